@@ -1,0 +1,1 @@
+"""Annotation document, geometry and file formats (imports neither torch nor Qt)."""

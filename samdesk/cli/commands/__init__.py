@@ -1,0 +1,1 @@
+"""Headless subcommands; each module here is one ``samdesk SUBCOMMAND`` (see samdesk.cli)."""

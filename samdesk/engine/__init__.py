@@ -1,0 +1,1 @@
+"""Inference engine: predictor, classic backend, caches, model registry, downloads, jobs (no Qt)."""

@@ -1,0 +1,1 @@
+"""SAM-family networks (SAM ViT-B/L/H, MobileSAM TinyViT, MedSAM) and checkpoint loading."""
