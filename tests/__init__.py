@@ -1,0 +1,1 @@
+"""samdesk tests (a package so that bench/ can reuse tests.support)."""

@@ -1,0 +1,1 @@
+"""Helpers shared by tests and benchmarks: fixtures that build their own data."""
