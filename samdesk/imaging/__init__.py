@@ -1,1 +1,33 @@
-"""Reading images of every kind into numpy arrays (imports neither torch nor Qt)."""
+"""Reading images of every kind into numpy arrays (imports neither torch nor Qt).
+
+Public API (others code against these names):
+
+- :func:`probe_image` -> :class:`ImageInfo` from the header only (oriented size, format, mode,
+  frames); :func:`load_image` -> :class:`LoadedImage` with ``rgb`` (H, W, 3) uint8 in the
+  oriented frame, ``raw`` original samples, ``content_hash`` and ``notes``.
+- :func:`file_sha256`, :data:`SUPPORTED_SUFFIXES`, :func:`list_images`.
+- :data:`DEFAULT_MAX_PIXELS`: the decompression-bomb cap, raised per call with ``max_pixels`` or
+  for the whole process with the environment variable ``SAMDESK_MAX_IMAGE_PIXELS``.
+
+Errors are those of :mod:`samdesk.errors` (NotAnImageError, TruncatedImageError,
+ImageTooLargeError, CodecMissingError, ImageError), each naming the file.
+"""
+
+from samdesk.imaging.errors import DamagedImageError, TooManyPixelsError
+from samdesk.imaging.files import SUPPORTED_SUFFIXES, file_sha256, list_images
+from samdesk.imaging.info import ImageInfo, LoadedImage
+from samdesk.imaging.limits import DEFAULT_MAX_PIXELS
+from samdesk.imaging.loader import load_image, probe_image
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "SUPPORTED_SUFFIXES",
+    "DamagedImageError",
+    "ImageInfo",
+    "LoadedImage",
+    "TooManyPixelsError",
+    "file_sha256",
+    "list_images",
+    "load_image",
+    "probe_image",
+]

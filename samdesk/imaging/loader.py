@@ -1,0 +1,141 @@
+"""The public entry points: :func:`probe_image` (header only) and :func:`load_image`.
+
+Each call opens the file once, recognises the format from its first bytes, checks the pixel cap
+against the header, and only then decodes. The content hash is computed from the same open file
+handle the pixels are decoded from, so hash and pixels always describe the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from samdesk.errors import ImageError
+from samdesk.imaging import pillow_reader
+from samdesk.imaging.convert import to_rgb8
+from samdesk.imaging.decoded import Decoded, Header
+from samdesk.imaging.files import open_image_file, sha256_of, sniff_format
+from samdesk.imaging.info import ImageInfo, LoadedImage
+from samdesk.imaging.limits import check_pixels, resolve_max_pixels
+from samdesk.imaging.orientation import orient, oriented_size
+
+
+def probe_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> ImageInfo:
+    """Read an image's header: size in the oriented frame, format, mode, frame count.
+
+    Decodes no pixels. Raises :class:`~samdesk.errors.ImageTooLargeError` (subclass
+    :class:`~samdesk.imaging.errors.TooManyPixelsError`, which carries the size) when one frame
+    has more pixels than the cap (``max_pixels``, else ``$SAMDESK_MAX_IMAGE_PIXELS``, else
+    :data:`~samdesk.imaging.limits.DEFAULT_MAX_PIXELS`); NotAnImageError, TruncatedImageError,
+    CodecMissingError or ImageError for files that cannot be read."""
+    path = Path(path)
+    limit = resolve_max_pixels(max_pixels)
+    with open_image_file(path) as fh:
+        header = read_header(fh, path)
+    check_pixels(path, header.width, header.height, limit)
+    width, height = oriented_size(header.width, header.height, header.orientation)
+    return ImageInfo(
+        path, width, height, header.format, header.mode, header.frames, header.orientation
+    )
+
+
+def load_image(
+    path: str | os.PathLike[str], *, max_pixels: int | None = None, frame: int = 0
+) -> LoadedImage:
+    """Decode one frame of an image to display RGB, in the oriented frame.
+
+    See :class:`~samdesk.imaging.info.LoadedImage` for the result and
+    :mod:`samdesk.imaging.convert` for how samples become RGB. ``frame`` selects a page of a
+    multi-page TIFF, a frame of an animation or of a multi-frame DICOM (0-based). Errors as for
+    :func:`probe_image`, plus InputError for a frame that does not exist."""
+    path = Path(path)
+    limit = resolve_max_pixels(max_pixels)
+    with open_image_file(path) as fh:
+        content_hash = sha256_of(fh)
+        decoded = decode(fh, path, frame=frame, limit=limit)
+    return finish(path, decoded, content_hash, frame)
+
+
+def read_header(fh: BinaryIO, path: Path) -> Header:
+    """The header of the file open in ``fh``, by the reader its signature selects."""
+    fmt = sniff_format(fh, path)
+    return _reader(fmt).read_header(fh, path, fmt)
+
+
+def decode(
+    fh: BinaryIO,
+    path: Path,
+    *,
+    frame: int,
+    limit: int,
+    draft_size: tuple[int, int] | None = None,
+) -> Decoded:
+    """Decode ``frame`` of the file in ``fh`` (stored frame), refusing more than ``limit``
+    pixels before decoding them."""
+    fmt = sniff_format(fh, path)
+    try:
+        return _reader(fmt).decode(fh, path, fmt, frame=frame, limit=limit, draft_size=draft_size)
+    except MemoryError:
+        raise ImageError(
+            f"{path.name}: not enough memory to decode this image. Close other programs, or "
+            "open only a region of it."
+        ) from None
+
+
+def finish(path: Path, decoded: Decoded, content_hash: str, frame: int) -> LoadedImage:
+    """Orient and convert decoded samples into a :class:`LoadedImage`."""
+    header = decoded.header
+    notes = list(decoded.notes)
+    if decoded.display is not None:
+        rgb = decoded.display
+        if rgb.ndim == 2:
+            rgb = np.repeat(rgb[:, :, None], 3, axis=2)
+        raw: np.ndarray | None = decoded.samples
+    else:
+        shown = to_rgb8(decoded.samples, alpha=decoded.alpha)
+        rgb, raw = shown.rgb, shown.raw
+        notes.extend(shown.notes)
+    if header.orientation != 1:
+        notes.append(f"EXIF orientation {header.orientation} applied")
+    rgb = np.ascontiguousarray(orient(rgb, header.orientation))
+    if raw is not None:
+        raw = np.ascontiguousarray(orient(raw, header.orientation))
+    height, width = rgb.shape[:2]
+    return LoadedImage(
+        path=path,
+        rgb=rgb,
+        raw=raw,
+        width=width,
+        height=height,
+        format=header.format,
+        mode=header.mode,
+        content_hash=content_hash,
+        notes=tuple(notes),
+        frame=frame,
+        frames=header.frames,
+    )
+
+
+class _PillowReader:
+    @staticmethod
+    def read_header(fh: BinaryIO, path: Path, fmt: str) -> Header:
+        return pillow_reader.open_header(fh, path, fmt)[1]
+
+    @staticmethod
+    def decode(
+        fh: BinaryIO,
+        path: Path,
+        fmt: str,
+        *,
+        frame: int,
+        limit: int,
+        draft_size: tuple[int, int] | None,
+    ) -> Decoded:
+        return pillow_reader.decode(fh, path, fmt, frame=frame, limit=limit, draft_size=draft_size)
+
+
+def _reader(fmt: str) -> type[_PillowReader]:
+    return _PillowReader

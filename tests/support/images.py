@@ -1,0 +1,94 @@
+"""Image fixture builders for the imaging tests: every file is generated in the test's tmp_path.
+
+Builders return the path they wrote. Arrays are (H, W) or (H, W, C) in the STORED frame.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def gradient(height: int, width: int, channels: int = 3, dtype: type = np.uint8) -> np.ndarray:
+    """A deterministic, asymmetric test pattern (no two pixels of a row or column alike), so any
+    flip, rotation or offset shows. (H, W) when ``channels`` is 1, else (H, W, C)."""
+    y, x = np.mgrid[0:height, 0:width]
+    planes = [(x * 7 + y * 13 + c * 50) % 251 for c in range(channels)]
+    data = np.stack(planes, axis=-1) if channels > 1 else planes[0]
+    return data.astype(dtype)
+
+
+def write_pillow(path: Path, array: np.ndarray, mode: str | None = None, **save: object) -> Path:
+    """Save ``array`` with Pillow (format from the suffix); ``save`` goes to ``Image.save``."""
+    image = Image.fromarray(array) if mode is None else Image.fromarray(array).convert(mode)
+    image.save(path, **save)
+    return path
+
+
+def exif_with_orientation(orientation: int) -> bytes:
+    """An Exif block (as Pillow writes it) holding only the Orientation tag."""
+    exif = Image.Exif()
+    exif[274] = orientation
+    return exif.tobytes()
+
+
+def truncate(source: Path, target: Path, keep: float = 0.5) -> Path:
+    """Copy the first ``keep`` fraction of ``source``'s bytes to ``target``."""
+    data = source.read_bytes()
+    target.write_bytes(data[: max(1, int(len(data) * keep))])
+    return target
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def forged_png(path: Path, width: int, height: int, colour_type: int = 2) -> Path:
+    """A tiny PNG whose header CLAIMS ``width`` x ``height`` pixels (8-bit, RGB by default) but
+    holds a few bytes of pixel data: a decompression-bomb stand-in that costs nothing to make."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    data = (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
+    )
+    path.write_bytes(data)
+    return path
+
+
+def forged_jpeg(path: Path, width: int, height: int) -> Path:
+    """A JPEG header (SOI, SOF0 for 3 components, EOI) claiming ``width`` x ``height``."""
+    sof = struct.pack(">BHHB", 8, height, width, 3) + b"\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+    data = b"\xff\xd8" + b"\xff\xc0" + struct.pack(">H", len(sof) + 2) + sof + b"\xff\xd9"
+    path.write_bytes(data)
+    return path
+
+
+def forged_tiff(path: Path, width: int, height: int) -> Path:
+    """A little-endian TIFF whose only IFD claims ``width`` x ``height`` 8-bit gray pixels in one
+    strip that is not in the file."""
+    entries = [
+        (256, 4, 1, width),  # ImageWidth, LONG
+        (257, 4, 1, height),  # ImageLength
+        (258, 3, 1, 8),  # BitsPerSample
+        (259, 3, 1, 1),  # Compression: none
+        (262, 3, 1, 1),  # Photometric: min-is-black
+        (273, 4, 1, 8),  # StripOffsets
+        (277, 3, 1, 1),  # SamplesPerPixel
+        (278, 4, 1, height),  # RowsPerStrip
+        (279, 4, 1, width * height & 0xFFFFFFFF),  # StripByteCounts
+    ]
+    ifd = struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        packed = struct.pack("<HI", value, 0)[:4] if kind == 3 else struct.pack("<I", value)
+        ifd += struct.pack("<HHI", tag, kind, count) + packed
+    ifd += struct.pack("<I", 0)
+    data = b"II*\x00" + struct.pack("<I", 8 + 8) + b"\x00" * 8 + ifd
+    path.write_bytes(data)
+    return path
