@@ -1,0 +1,213 @@
+"""The object being segmented on one image: prompts, SAM's candidates, the chosen one, edits.
+
+Pure data and numpy (no Qt), so the rules can be tested on their own:
+
+* an :class:`ObjectState` is immutable; every user action makes a new one and the undo history
+  keeps (before, after) pairs that share their arrays instead of copying masks;
+* candidate masks are stored packed (bounding-box crop, 8 pixels per byte) and brush strokes as
+  sparse XOR diffs (:class:`samdesk.ui.masks.MaskDiff`);
+* :meth:`ObjectState.request` builds the decoder request for the state's prompts: the previous
+  low-res logits of the CHOSEN candidate (or of the edited mask) go in as ``mask_input`` so
+  every click refines the current mask.
+
+Coordinates are original-image pixels: points are (x, y, positive) pixel indices, the box is
+(x0, y0, x1, y1) with inclusive pixel indices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from samdesk.ui.masks import MaskDiff, PackedMask, mask_to_low_res_logits
+
+Point = tuple[int, int, bool]
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True, eq=False)
+class Candidates:
+    """SAM's answer to one prompt: C masks, their predicted IoU and low-res logits.
+
+    Attributes:
+        masks: C packed (H, W) bool masks.
+        scores: (C,) float32 predicted IoU.
+        low_res: (C, 256, 256) float32 logits in SAM's low-resolution frame.
+    """
+
+    masks: tuple[PackedMask, ...]
+    scores: np.ndarray
+    low_res: np.ndarray
+
+    @classmethod
+    def from_result(cls, masks: np.ndarray, scores: np.ndarray, low_res: np.ndarray) -> Candidates:
+        """Pack a decoder result: masks (C, H, W) bool, scores (C,), low_res (C, 256, 256)."""
+        packed = tuple(PackedMask.pack(np.asarray(m, dtype=bool)) for m in masks)
+        return cls(
+            packed,
+            np.asarray(scores, np.float32).reshape(-1).copy(),
+            np.asarray(low_res, np.float32).copy(),
+        )
+
+    def __len__(self) -> int:
+        return len(self.masks)
+
+    @property
+    def best(self) -> int:
+        """Index of the candidate with the highest predicted IoU."""
+        return int(np.argmax(self.scores)) if len(self.scores) else 0
+
+    @property
+    def nbytes(self) -> int:
+        return sum(m.nbytes for m in self.masks) + self.scores.nbytes + self.low_res.nbytes
+
+
+@dataclass(frozen=True, eq=False)
+class PromptRequest:
+    """What the worker gets for one decoder run (see samdesk.engine.worker.Prompt)."""
+
+    point_coords: np.ndarray | None  # (N, 2) float32 x, y
+    point_labels: np.ndarray | None  # (N,) int32 1 / 0
+    box: np.ndarray | None  # (4,) float32 x0, y0, x1, y1
+    mask_input: np.ndarray | None  # (1, 256, 256) float32
+    multimask_output: bool
+
+
+@dataclass(frozen=True, eq=False)
+class ObjectState:
+    """One immutable state of the object being segmented.
+
+    Attributes:
+        points: prompt points (x, y, positive), in the order given.
+        box: prompt box or None.
+        candidates: the decoder's latest answer, or None (no prompt yet, or only edits).
+        chosen: index of the chosen candidate.
+        edits: brush / eraser strokes applied on top of the chosen candidate (or on an empty
+            mask when there are no candidates), oldest first.
+        waiting: the prompts changed and the answer has not arrived yet; ``candidates`` are the
+            previous answer, still shown meanwhile.
+        before_prompt: the state just before the last prompt was given (what Backspace goes
+            back to, mask included), None for a state without prompts.
+    """
+
+    points: tuple[Point, ...] = ()
+    box: Box | None = None
+    candidates: Candidates | None = None
+    chosen: int = 0
+    edits: tuple[MaskDiff, ...] = ()
+    waiting: bool = False
+    before_prompt: ObjectState | None = field(default=None, repr=False)
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def has_prompts(self) -> bool:
+        return bool(self.points) or self.box is not None
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing to show or accept: no prompts, no candidates, no edits."""
+        return not self.has_prompts and self.candidates is None and not self.edits
+
+    def mask(self, shape: tuple[int, int]) -> np.ndarray:
+        """The working mask (H, W) bool: the chosen candidate with the edits applied.
+
+        Computed once per state and cached; callers must not modify the returned array.
+        """
+        cached = self._cache.get("mask")
+        if cached is not None and cached.shape == shape:
+            return cached
+        if self.candidates is not None and len(self.candidates):
+            mask = self.candidates.masks[self.chosen].unpack()
+        else:
+            mask = np.zeros(shape, dtype=bool)
+        for diff in self.edits:
+            diff.apply(mask)
+        mask.setflags(write=False)
+        self._cache["mask"] = mask
+        return mask
+
+    def drop_cache(self) -> None:
+        """Forget the unpacked working mask (keeps the history small for images not shown)."""
+        self._cache.clear()
+
+    def score(self) -> float | None:
+        if self.candidates is None or not len(self.candidates) or self.edits:
+            return None
+        return float(self.candidates.scores[self.chosen])
+
+    # --- transitions ------------------------------------------------------------------------
+
+    def with_point(self, x: int, y: int, positive: bool) -> ObjectState:
+        points = (*self.points, (x, y, positive))
+        return replace(self, points=points, waiting=True, before_prompt=self, _cache={})
+
+    def with_box(self, box: Box) -> ObjectState:
+        return replace(self, box=box, waiting=True, before_prompt=self, _cache={})
+
+    def before_last_prompt(self) -> ObjectState | None:
+        """The state before the last prompt (Backspace), or None when there is no prompt."""
+        if not self.has_prompts:
+            return None
+        return self.before_prompt if self.before_prompt is not None else ObjectState()
+
+    def with_choice(self, index: int) -> ObjectState:
+        return replace(self, chosen=index, edits=(), _cache={})
+
+    def with_edit(self, diff: MaskDiff) -> ObjectState:
+        """A brush or eraser stroke; a pending decoder answer is abandoned (the user edits the
+        mask they see)."""
+        return replace(self, edits=(*self.edits, diff), waiting=False, _cache={})
+
+    def resolved(self, candidates: Candidates) -> ObjectState:
+        """The decoder's answer arrived: show the best candidate, edits folded in by SAM."""
+        return replace(
+            self, candidates=candidates, chosen=candidates.best, edits=(), waiting=False, _cache={}
+        )
+
+    # --- decoder request --------------------------------------------------------------------
+
+    def mask_prompt(self, shape: tuple[int, int]) -> np.ndarray | None:
+        """(1, 256, 256) float32 logits of the mask shown, for the next decoder run, or None.
+
+        Unedited: the chosen candidate's own low-res logits. Edited: the edited mask converted
+        to SAM's low-res frame (:func:`samdesk.ui.masks.mask_to_low_res_logits`), keeping SAM's
+        logits where they agree.
+        """
+        previous = None
+        if self.candidates is not None and len(self.candidates):
+            previous = self.candidates.low_res[self.chosen]
+        if not self.edits:
+            return None if previous is None else previous[None].astype(np.float32)
+        return mask_to_low_res_logits(self.mask(shape), previous)
+
+    def request(self, shape: tuple[int, int]) -> PromptRequest | None:
+        """The decoder request for this state's prompts, refining the mask that was shown when
+        the last prompt was given (``before_prompt``'s mask, edits included).
+
+        None when there is no prompt left (the caller then shows an empty object).
+        Single-point prompts without a mask ask for 3 candidates (the click is ambiguous);
+        anything else asks for one, refined from the previous mask.
+        """
+        if not self.has_prompts:
+            return None
+        coords = labels = None
+        if self.points:
+            coords = np.array([(x, y) for x, y, _ in self.points], dtype=np.float32)
+            labels = np.array([1 if pos else 0 for _, _, pos in self.points], dtype=np.int32)
+        box = None if self.box is None else np.array(self.box, dtype=np.float32)
+        previous = self.before_prompt
+        mask_input = None if previous is None else previous.mask_prompt(shape)
+        single_click = len(self.points) == 1 and self.box is None
+        multimask = single_click and mask_input is None
+        return PromptRequest(coords, labels, box, mask_input, multimask)
+
+    def prompts_record(self) -> dict:
+        """JSON-able prompts for the Document (x, y in original-image pixels)."""
+        record: dict = {
+            "points": [[x, y] for x, y, _ in self.points],
+            "labels": [1 if pos else 0 for _, _, pos in self.points],
+        }
+        if self.box is not None:
+            record["box"] = list(self.box)
+        return record
