@@ -25,12 +25,14 @@ class Header:
 class Decoded:
     """Decoded samples of one frame in the STORED frame: (H, W) or (H, W, C), any dtype.
 
-    ``alpha``: the last channel is opacity. ``display``: an already computed (H, W) or
-    (H, W, 3) uint8 display image (DICOM windowing) that replaces the generic stretch; ``samples``
-    then become ``raw``."""
+    ``alpha``: the last channel is opacity. ``invert``: the samples are min-is-white (TIFF
+    photometric 0), so the display is inverted after stretching. ``display``: an already
+    computed (H, W) or (H, W, 3) uint8 display image (DICOM windowing) that replaces the generic
+    stretch; ``samples`` then become ``raw``."""
 
     header: Header
     samples: np.ndarray
     alpha: bool = False
+    invert: bool = False
     display: np.ndarray | None = None
     notes: tuple[str, ...] = field(default=())

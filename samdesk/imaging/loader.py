@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import numpy as np
 
 from samdesk.errors import ImageError
-from samdesk.imaging import pillow_reader
+from samdesk.imaging import pillow_reader, tiff_reader
 from samdesk.imaging.convert import to_rgb8
 from samdesk.imaging.decoded import Decoded, Header
 from samdesk.imaging.files import open_image_file, sha256_of, sniff_format
@@ -98,6 +98,8 @@ def finish(path: Path, decoded: Decoded, content_hash: str, frame: int) -> Loade
         shown = to_rgb8(decoded.samples, alpha=decoded.alpha)
         rgb, raw = shown.rgb, shown.raw
         notes.extend(shown.notes)
+        if decoded.invert:
+            rgb = 255 - rgb
     if header.orientation != 1:
         notes.append(f"EXIF orientation {header.orientation} applied")
     rgb = np.ascontiguousarray(orient(rgb, header.orientation))
@@ -119,13 +121,13 @@ def finish(path: Path, decoded: Decoded, content_hash: str, frame: int) -> Loade
     )
 
 
-class _PillowReader:
-    @staticmethod
-    def read_header(fh: BinaryIO, path: Path, fmt: str) -> Header:
-        return pillow_reader.open_header(fh, path, fmt)[1]
+class _Reader(Protocol):
+    """What every format reader module provides."""
 
-    @staticmethod
+    def read_header(self, fh: BinaryIO, path: Path, fmt: str) -> Header: ...
+
     def decode(
+        self,
         fh: BinaryIO,
         path: Path,
         fmt: str,
@@ -133,9 +135,10 @@ class _PillowReader:
         frame: int,
         limit: int,
         draft_size: tuple[int, int] | None,
-    ) -> Decoded:
-        return pillow_reader.decode(fh, path, fmt, frame=frame, limit=limit, draft_size=draft_size)
+    ) -> Decoded: ...
 
 
-def _reader(fmt: str) -> type[_PillowReader]:
-    return _PillowReader
+def _reader(fmt: str) -> _Reader:
+    if fmt == "TIFF":
+        return tiff_reader
+    return pillow_reader

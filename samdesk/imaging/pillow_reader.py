@@ -65,6 +65,11 @@ def open_header(fh: BinaryIO, path: Path, fmt: str) -> tuple[ImageFile.ImageFile
     return im, Header(fmt, width, height, im.mode, frames, orientation, tuple(notes))
 
 
+def read_header(fh: BinaryIO, path: Path, fmt: str) -> Header:
+    """The header of the file in ``fh`` (stored size, mode, frames, orientation)."""
+    return open_header(fh, path, fmt)[1]
+
+
 def decode(
     fh: BinaryIO,
     path: Path,

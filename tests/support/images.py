@@ -92,3 +92,23 @@ def forged_tiff(path: Path, width: int, height: int) -> Path:
     data = b"II*\x00" + struct.pack("<I", 8 + 8) + b"\x00" * 8 + ifd
     path.write_bytes(data)
     return path
+
+
+def set_tiff_short_tag(path: Path, tag: int, value: int) -> Path:
+    """Overwrite the value of SHORT ``tag`` in the first IFD of a little-endian classic TIFF
+    (e.g. to declare a compression no installed codec can decode)."""
+    data = bytearray(path.read_bytes())
+    if data[:4] != b"II*\x00":
+        raise ValueError(f"{path} is not a little-endian classic TIFF")
+    (ifd,) = struct.unpack_from("<I", data, 4)
+    (count,) = struct.unpack_from("<H", data, ifd)
+    for index in range(count):
+        entry = ifd + 2 + 12 * index
+        entry_tag, kind = struct.unpack_from("<HH", data, entry)
+        if entry_tag == tag:
+            if kind != 3:
+                raise ValueError(f"tag {tag} of {path} is not a SHORT")
+            struct.pack_into("<H", data, entry + 8, value)
+            path.write_bytes(bytes(data))
+            return path
+    raise ValueError(f"tag {tag} not found in {path}")
