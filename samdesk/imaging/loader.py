@@ -14,7 +14,7 @@ from typing import BinaryIO, Protocol
 import numpy as np
 
 from samdesk.errors import ImageError
-from samdesk.imaging import pillow_reader, tiff_reader
+from samdesk.imaging import dicom_reader, pillow_reader, tiff_reader
 from samdesk.imaging.convert import to_rgb8
 from samdesk.imaging.decoded import Decoded, Header
 from samdesk.imaging.files import open_image_file, sha256_of, sniff_format
@@ -141,4 +141,6 @@ class _Reader(Protocol):
 def _reader(fmt: str) -> _Reader:
     if fmt == "TIFF":
         return tiff_reader
+    if fmt == "DICOM":
+        return dicom_reader
     return pillow_reader

@@ -112,3 +112,63 @@ def set_tiff_short_tag(path: Path, tag: int, value: int) -> Path:
             path.write_bytes(bytes(data))
             return path
     raise ValueError(f"tag {tag} not found in {path}")
+
+
+def write_dicom(
+    path: Path,
+    pixels: np.ndarray,
+    *,
+    photometric: str = "MONOCHROME2",
+    slope: float | None = None,
+    intercept: float | None = None,
+    window: tuple[float, float] | None = None,
+    transfer_syntax: str | None = None,
+    pixel_data: bytes | None = None,
+    bits_stored: int | None = None,
+) -> Path:
+    """Write an uncompressed DICOM (Explicit VR Little Endian) with pydicom.
+
+    ``pixels``: (H, W) or (frames, H, W) integers for MONOCHROME*, (H, W, 3) uint8 for RGB.
+    ``slope``/``intercept`` set RescaleSlope/Intercept, ``window`` (center, width) sets
+    WindowCenter/Width. ``transfer_syntax`` and ``pixel_data`` let a test declare e.g. JPEG 2000
+    with encapsulated bytes of its choosing."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = transfer_syntax or ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.PatientName = "Test^Phantom"
+    ds.Modality = "OT"
+    colour = pixels.ndim == 3 and photometric not in ("MONOCHROME1", "MONOCHROME2")
+    frames = pixels.shape[0] if pixels.ndim == 3 and not colour else 1
+    ds.Rows, ds.Columns = pixels.shape[-3:-1] if colour else pixels.shape[-2:]
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    ds.SamplesPerPixel = 3 if colour else 1
+    if colour:
+        ds.PlanarConfiguration = 0
+    ds.PhotometricInterpretation = photometric
+    ds.BitsAllocated = pixels.dtype.itemsize * 8
+    ds.BitsStored = bits_stored or ds.BitsAllocated
+    ds.HighBit = ds.BitsStored - 1
+    ds.PixelRepresentation = 1 if np.issubdtype(pixels.dtype, np.signedinteger) else 0
+    if slope is not None:
+        ds.RescaleSlope = slope
+    if intercept is not None:
+        ds.RescaleIntercept = intercept
+    if window is not None:
+        ds.WindowCenter, ds.WindowWidth = window
+    if pixel_data is None:
+        ds.PixelData = np.ascontiguousarray(pixels).astype(pixels.dtype.newbyteorder("<")).tobytes()
+    else:
+        ds.PixelData = pixel_data
+        ds["PixelData"].is_undefined_length = True
+        ds["PixelData"].VR = "OB"
+    ds.save_as(path, enforce_file_format=True)
+    return path
