@@ -5,6 +5,8 @@ Public API (others code against these names):
 - :func:`probe_image` -> :class:`ImageInfo` from the header only (oriented size, format, mode,
   frames); :func:`load_image` -> :class:`LoadedImage` with ``rgb`` (H, W, 3) uint8 in the
   oriented frame, ``raw`` original samples, ``content_hash`` and ``notes``.
+- :func:`read_region` (RGB of a box of the oriented frame) and :func:`thumbnail`, decoding only
+  what the format allows (see :mod:`samdesk.imaging.region`).
 - :func:`file_sha256`, :data:`SUPPORTED_SUFFIXES`, :func:`list_images`.
 - :data:`DEFAULT_MAX_PIXELS`: the decompression-bomb cap, raised per call with ``max_pixels`` or
   for the whole process with the environment variable ``SAMDESK_MAX_IMAGE_PIXELS``.
@@ -18,6 +20,7 @@ from samdesk.imaging.files import SUPPORTED_SUFFIXES, file_sha256, list_images
 from samdesk.imaging.info import ImageInfo, LoadedImage
 from samdesk.imaging.limits import DEFAULT_MAX_PIXELS
 from samdesk.imaging.loader import load_image, probe_image
+from samdesk.imaging.region import read_region, thumbnail
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -30,4 +33,6 @@ __all__ = [
     "list_images",
     "load_image",
     "probe_image",
+    "read_region",
+    "thumbnail",
 ]

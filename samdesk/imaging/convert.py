@@ -36,12 +36,20 @@ class Display:
     rgb: np.ndarray
     raw: np.ndarray | None
     notes: tuple[str, ...]
+    value_range: tuple[float, float] | None = None
 
 
-def to_rgb8(samples: np.ndarray, *, alpha: bool = False) -> Display:
+def to_rgb8(
+    samples: np.ndarray,
+    *,
+    alpha: bool = False,
+    value_range: tuple[float, float] | None = None,
+) -> Display:
     """Convert ``samples`` ((H, W) or (H, W, C), any numeric dtype) to display RGB.
 
-    ``alpha`` says that the LAST channel is opacity (RGBA, or gray+alpha for C == 2)."""
+    ``alpha`` says that the LAST channel is opacity (RGBA, or gray+alpha for C == 2).
+    ``value_range`` = (lo, hi) replaces the finite min..max of non-uint8 samples (so tiles of one
+    image share one stretch); the range used is returned in ``Display.value_range``."""
     if samples.ndim == 3 and samples.shape[2] == 1:
         samples = samples[:, :, 0]
     if samples.ndim not in (2, 3):
@@ -57,14 +65,14 @@ def to_rgb8(samples: np.ndarray, *, alpha: bool = False) -> Display:
     elif colour.ndim == 3 and colour.shape[2] == 2:
         notes.append("2 channels: channel 0 shown as gray")
         colour = colour[:, :, 0]
-    shown = _stretch(colour, notes)
+    shown, used = _stretch(colour, notes, value_range)
     if opacity is not None:
         shown = _composite_on_black(shown, opacity)
         notes.append("transparency composited on black")
     rgb = np.repeat(shown[:, :, None], 3, axis=2) if shown.ndim == 2 else shown
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     same = samples.dtype == np.uint8 and (samples.ndim == 2 or samples.shape[2] == 3)
-    return Display(rgb=rgb, raw=None if same else samples, notes=tuple(notes))
+    return Display(rgb=rgb, raw=None if same else samples, notes=tuple(notes), value_range=used)
 
 
 def _split_alpha(samples: np.ndarray, alpha: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -88,28 +96,39 @@ def _composite_on_black(shown: np.ndarray, opacity: np.ndarray) -> np.ndarray:
     return np.rint(shown.astype(np.float32) * weight).astype(np.uint8)
 
 
-def _stretch(colour: np.ndarray, notes: list[str]) -> np.ndarray:
-    """uint8 as is; anything else stretched over its finite range (module docstring)."""
+def _stretch(
+    colour: np.ndarray, notes: list[str], value_range: tuple[float, float] | None
+) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """uint8 as is; anything else stretched over its finite range (module docstring).
+    Returns the uint8 image and the (lo, hi) range used (None when nothing was stretched)."""
     if colour.dtype == np.uint8:
-        return colour
+        return colour, None
     if colour.dtype == np.bool_:
         notes.append("1-bit: False shown as 0, True as 255")
-        return colour.astype(np.uint8) * np.uint8(255)
-    lo, hi, non_finite = finite_range(colour)
+        return colour.astype(np.uint8) * np.uint8(255), None
     kind = _describe_dtype(colour.dtype)
+    if value_range is not None:
+        lo, hi = (float(v) for v in value_range)
+        non_finite = 0
+        source = "given"
+        if not (np.isfinite(lo) and np.isfinite(hi)) or hi < lo:
+            raise InputError(f"value_range must be two finite numbers lo <= hi, not {value_range}")
+    else:
+        lo, hi, non_finite = finite_range(colour)
+        source = "finite values"
     if lo is None or hi is None:
         notes.append(f"{kind}: no finite value, shown black")
-        return np.zeros(colour.shape, np.uint8)
+        return np.zeros(colour.shape, np.uint8), None
     if non_finite:
         notes.append(f"{kind}: {non_finite:,} NaN/Inf values left out of the display range")
     if lo == hi:
         notes.append(f"{kind}: constant image (every value {_fmt(lo)}), shown as mid-gray")
         out = np.full(colour.shape, CONSTANT_GRAY, np.uint8)
-        if non_finite:
+        if np.issubdtype(colour.dtype, np.floating):
             out[np.isnan(colour) | np.isneginf(colour)] = 0
             out[np.isposinf(colour)] = 255
-        return out
-    notes.append(f"{kind}: display range {_fmt(lo)}..{_fmt(hi)} (finite values)")
+        return out, (lo, hi)
+    notes.append(f"{kind}: display range {_fmt(lo)}..{_fmt(hi)} ({source})")
     out = np.empty(colour.shape, np.uint8)
     scale = 255.0 / (hi - lo)
     for start in range(0, colour.shape[0], _ROWS_PER_CHUNK):
@@ -118,7 +137,7 @@ def _stretch(colour: np.ndarray, notes: list[str]) -> np.ndarray:
         np.nan_to_num(rows, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
         np.clip(rows, 0.0, 255.0, out=rows)
         out[start : start + _ROWS_PER_CHUNK] = np.rint(rows)
-    return out
+    return out, (lo, hi)
 
 
 def finite_range(values: np.ndarray) -> tuple[float | None, float | None, int]:

@@ -18,14 +18,23 @@ class TooManyPixelsError(ImageTooLargeError):
     number that would have been decoded, ``limit`` the cap that refused them.
     """
 
-    def __init__(self, path: Path, width: int, height: int, pixels: int, limit: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        width: int,
+        height: int,
+        pixels: int,
+        limit: int,
+        *,
+        subject: str = "the image",
+    ) -> None:
         self.path = path
         self.width = width
         self.height = height
         self.pixels = pixels
         self.limit = limit
         super().__init__(
-            f"{path.name}: the image is {width:,} x {height:,} pixels ({pixels / 1e6:,.0f} MP), "
+            f"{path.name}: {subject} is {width:,} x {height:,} pixels ({pixels / 1e6:,.0f} MP), "
             f"more than samdesk's limit of {limit:,} pixels ({limit / 1e6:,.0f} MP), a guard "
             "against decompression bombs. If you trust this file, raise the limit: set the "
             f"environment variable SAMDESK_MAX_IMAGE_PIXELS={_suggest(pixels)} (or pass "

@@ -48,6 +48,9 @@ class LoadedImage:
     ``rgb.shape[1]``/``rgb.shape[0]``. ``content_hash`` is the SHA-256 (hex) of the file bytes
     that were decoded. ``notes`` are human-readable facts about the conversion, e.g.
     "16-bit: display range 112..4012 (finite values)", "EXIF orientation 6 applied".
+    ``value_range``: the (lo, hi) sample range stretched onto 0..255 for non-8-bit images (pass
+    it to :func:`read_region` / :func:`thumbnail` so tiles match this image), else None.
+    ``frame``/``frames``: which frame this is and how many the file holds.
     """
 
     path: Path
@@ -61,3 +64,4 @@ class LoadedImage:
     notes: tuple[str, ...] = field(default=())
     frame: int = 0
     frames: int = 1
+    value_range: tuple[float, float] | None = None

@@ -8,6 +8,7 @@ handle the pixels are decoded from, so hash and pixels always describe the same 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -85,18 +86,29 @@ def decode(
         ) from None
 
 
-def finish(path: Path, decoded: Decoded, content_hash: str, frame: int) -> LoadedImage:
-    """Orient and convert decoded samples into a :class:`LoadedImage`."""
+@dataclass(frozen=True)
+class Rendered:
+    """Display RGB (H, W, 3) uint8 and raw samples, both in the ORIENTED frame."""
+
+    rgb: np.ndarray
+    raw: np.ndarray | None
+    notes: tuple[str, ...]
+    value_range: tuple[float, float] | None
+
+
+def render(decoded: Decoded, value_range: tuple[float, float] | None = None) -> Rendered:
+    """Convert decoded samples (stored frame) to display RGB and orient both."""
     header = decoded.header
     notes = list(decoded.notes)
+    used: tuple[float, float] | None = None
     if decoded.display is not None:
         rgb = decoded.display
         if rgb.ndim == 2:
             rgb = np.repeat(rgb[:, :, None], 3, axis=2)
         raw: np.ndarray | None = decoded.samples
     else:
-        shown = to_rgb8(decoded.samples, alpha=decoded.alpha)
-        rgb, raw = shown.rgb, shown.raw
+        shown = to_rgb8(decoded.samples, alpha=decoded.alpha, value_range=value_range)
+        rgb, raw, used = shown.rgb, shown.raw, shown.value_range
         notes.extend(shown.notes)
         if decoded.invert:
             rgb = 255 - rgb
@@ -105,19 +117,26 @@ def finish(path: Path, decoded: Decoded, content_hash: str, frame: int) -> Loade
     rgb = np.ascontiguousarray(orient(rgb, header.orientation))
     if raw is not None:
         raw = np.ascontiguousarray(orient(raw, header.orientation))
-    height, width = rgb.shape[:2]
+    return Rendered(rgb, raw, tuple(notes), used)
+
+
+def finish(path: Path, decoded: Decoded, content_hash: str, frame: int) -> LoadedImage:
+    """Orient and convert decoded samples into a :class:`LoadedImage`."""
+    shown = render(decoded)
+    height, width = shown.rgb.shape[:2]
     return LoadedImage(
         path=path,
-        rgb=rgb,
-        raw=raw,
+        rgb=shown.rgb,
+        raw=shown.raw,
         width=width,
         height=height,
-        format=header.format,
-        mode=header.mode,
+        format=decoded.header.format,
+        mode=decoded.header.mode,
         content_hash=content_hash,
-        notes=tuple(notes),
+        notes=shown.notes,
         frame=frame,
-        frames=header.frames,
+        frames=decoded.header.frames,
+        value_range=shown.value_range,
     )
 
 

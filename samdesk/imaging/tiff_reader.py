@@ -33,7 +33,7 @@ except ImportError:  # the optional extra is not installed: Pillow reads TIFFs a
 if TYPE_CHECKING:
     from tifffile import TiffFile, TiffPage
 
-_TIFF_ERRORS = (ValueError, KeyError, IndexError, TypeError, OSError, EOFError, RuntimeError)
+TIFF_ERRORS = (ValueError, KeyError, IndexError, TypeError, OSError, EOFError, RuntimeError)
 _INSTALL_HINT = (
     "Install the optional TIFF codecs with: pip install tifffile imagecodecs "
     "(or convert the file to an uncompressed or deflate-compressed TIFF)."
@@ -76,10 +76,10 @@ def decode(
         check_complete(page, fh, path)
         try:
             data = page.asarray()
-        except _TIFF_ERRORS as exc:
-            if _needs_codec(exc):
+        except TIFF_ERRORS as exc:
+            if needs_codec(exc):
                 return _pillow(fh, path, frame=frame, limit=limit, reason=str(exc))
-            raise _decode_error(path, exc) from None
+            raise decode_error(path, exc) from None
         return _samples(page, data, header)
 
 
@@ -134,8 +134,8 @@ def _open(fh: BinaryIO, path: Path) -> TiffFile:
     fh.seek(0)
     try:
         return tifffile.TiffFile(fh)
-    except _TIFF_ERRORS as exc:
-        raise _decode_error(path, exc) from None
+    except TIFF_ERRORS as exc:
+        raise decode_error(path, exc) from None
 
 
 def _header(tif: TiffFile, page: TiffPage, path: Path, frames: int | None = None) -> Header:
@@ -168,6 +168,15 @@ def _samples(page: TiffPage, data: np.ndarray, header: Header) -> Decoded:
         notes.append(f"{data.shape[0]} planes along {axes[0]}: plane 0 shown")
         data = data[0]
         axes = axes[1:]
+    return photometric_rules(page, data, header, notes)
+
+
+def photometric_rules(
+    page: TiffPage, data: np.ndarray, header: Header, notes: list[str] | None = None
+) -> Decoded:
+    """Samples of ``page`` laid out (H, W) or (H, W, S) -> :class:`Decoded`: palette and CMYK
+    become RGB, unassociated alpha is flagged, min-is-white is flagged for inversion."""
+    notes = list(notes or [])
     photometric = int(page.photometric)
     alpha = False
     invert = False
@@ -214,19 +223,19 @@ def _pillow(
     )
 
 
-def _needs_codec(exc: BaseException) -> bool:
+def needs_codec(exc: BaseException) -> bool:
     text = str(exc).lower()
     return "imagecodecs" in text or "compression" in text or "codec" in text
 
 
-def _decode_error(path: Path, exc: BaseException) -> Exception:
+def decode_error(path: Path, exc: BaseException) -> Exception:
     text = str(exc)
     if "failed to read" in text or isinstance(exc, EOFError):
         return TruncatedImageError(
             f"{path.name}: the TIFF file is truncated ({text}). Copy it again from its source; "
             "samdesk never fills in missing pixels."
         )
-    if _needs_codec(exc):
+    if needs_codec(exc):
         return CodecMissingError(
             f"{path.name}: this TIFF needs a codec that is not installed ({text}). " + _INSTALL_HINT
         )
