@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
+from samdesk.errors import TruncatedImageError
 from samdesk.imaging import ImageInfo, LoadedImage, load_image, probe_image
 from tests.support.images import gradient, write_pillow
 
@@ -142,3 +144,43 @@ def test_large_jpeg_loads_well_under_a_second(tmp_path: Path) -> None:
     elapsed = time.perf_counter() - started
     assert loaded.rgb.shape == (3000, 4000, 3)
     assert elapsed < 1.0, f"loading a 4000x3000 JPEG took {elapsed:.2f} s"
+
+
+def _write_png16(path: Path, rgb: np.ndarray) -> Path:
+    """A 16-bit RGB or RGBA PNG (Pillow cannot write those; OpenCV can, from bytes)."""
+    order = [2, 1, 0, 3][: rgb.shape[2]]
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, order]))
+    assert ok
+    path.write_bytes(encoded.tobytes())
+    return path
+
+
+def test_sixteen_bit_colour_png_keeps_all_sixteen_bits(tmp_path: Path) -> None:
+    rgb = (np.arange(20 * 30 * 3).reshape(20, 30, 3) * 3 + 150).astype(np.uint16)
+    path = _write_png16(tmp_path / "colour16 ü.png", rgb)
+    info = probe_image(path)
+    assert info.mode == "RGB;16"
+    loaded = load_image(path)
+    assert loaded.raw is not None and loaded.raw.dtype == np.uint16
+    np.testing.assert_array_equal(loaded.raw, rgb)
+    assert loaded.value_range == (150.0, float(rgb.max()))
+    assert loaded.rgb[0, 0, 0] == 0 and loaded.rgb.max() == 255
+
+
+def test_sixteen_bit_rgba_png_is_composited(tmp_path: Path) -> None:
+    rgba = np.full((4, 5, 4), 65535, np.uint16)
+    rgba[..., :3] = np.arange(3, dtype=np.uint16) * 1000
+    rgba[0, 0, 3] = 0
+    loaded = load_image(_write_png16(tmp_path / "a16.png", rgba))
+    assert loaded.rgb[0, 0].tolist() == [0, 0, 0]
+    assert loaded.rgb[1, 1].tolist() == [0, 128, 255]
+    assert loaded.raw is not None and loaded.raw.shape == (4, 5, 4)
+
+
+def test_truncated_sixteen_bit_png_is_refused(tmp_path: Path) -> None:
+    rgb = (np.arange(200 * 300 * 3).reshape(200, 300, 3) * 7 % 65535).astype(np.uint16)
+    whole = _write_png16(tmp_path / "whole.png", rgb)
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(TruncatedImageError, match=r"cut\.png"):
+        load_image(cut)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from samdesk.errors import ImageTooLargeError, TruncatedImageError
+from samdesk.errors import ImageChangedError, ImageTooLargeError, TruncatedImageError
 
 
 class TooManyPixelsError(ImageTooLargeError):
@@ -39,6 +39,33 @@ class TooManyPixelsError(ImageTooLargeError):
             "against decompression bombs. If you trust this file, raise the limit: set the "
             f"environment variable SAMDESK_MAX_IMAGE_PIXELS={_suggest(pixels)} (or pass "
             "max_pixels=... when calling from a script), or open only a region of it."
+        )
+
+
+class ImageMismatchError(ImageChangedError):
+    """The image on disk is not the one the annotations were made on.
+
+    ``expected`` and ``actual`` are (width, height) in the oriented frame; ``size_changed`` is
+    False when only the bytes differ (e.g. the image was re-saved or retouched)."""
+
+    def __init__(self, path: Path, expected: tuple[int, int], actual: tuple[int, int]) -> None:
+        self.path = path
+        self.expected = expected
+        self.actual = actual
+        self.size_changed = expected != actual
+        if self.size_changed:
+            detail = (
+                f"it was {expected[0]:,} x {expected[1]:,} pixels when annotated and is now "
+                f"{actual[0]:,} x {actual[1]:,}, so the annotations would be misaligned"
+            )
+        else:
+            detail = (
+                "its size is the same but its content differs from the annotated file "
+                "(it was re-saved, edited or replaced)"
+            )
+        super().__init__(
+            f"{path.name} has changed on disk: {detail}. Restore the original file, or check "
+            "the annotations before you keep working on it."
         )
 
 

@@ -15,6 +15,7 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO
 
+import cv2
 import numpy as np
 from PIL import (
     BmpImagePlugin,  # noqa: F401 - importing a plugin registers it with Image.OPEN
@@ -40,7 +41,7 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib
 _MODES_AS_IS = {"L", "RGB", "I", "F"}
 _MODES_WITH_ALPHA = {"RGBA", "LA"}
 _MODES_16 = {"I;16", "I;16L", "I;16B", "I;16N"}
-_MODES_TO_RGB = {"CMYK", "YCbCr", "LAB", "HSV", "RGBX"}
+_DEEP_PNG_MODES = {"RGB;16", "RGBA;16"}
 
 
 def open_header(fh: BinaryIO, path: Path, fmt: str) -> tuple[ImageFile.ImageFile, Header]:
@@ -62,7 +63,8 @@ def open_header(fh: BinaryIO, path: Path, fmt: str) -> tuple[ImageFile.ImageFile
     orientation = _orientation(im, notes)
     frames = int(getattr(im, "n_frames", 1) or 1)
     width, height = im.size
-    return im, Header(fmt, width, height, im.mode, frames, orientation, tuple(notes))
+    mode = f"{im.mode};16" if _is_deep_colour_png(fh, fmt) else im.mode
+    return im, Header(fmt, width, height, mode, frames, orientation, tuple(notes))
 
 
 def read_header(fh: BinaryIO, path: Path, fmt: str) -> Header:
@@ -86,6 +88,8 @@ def decode(
     if draft_size is not None and fmt == "JPEG":
         im.draft(None, draft_size)  # header-only: picks the DCT scale, decodes nothing yet
     check_pixels(path, *im.size, limit)
+    if header.mode in _DEEP_PNG_MODES and header.frames == 1:
+        return _decode_deep_png(fh, path, header, im)
     try:
         if frame:
             im.seek(frame)
@@ -94,6 +98,38 @@ def decode(
     except _DECODE_ERRORS as exc:
         raise _decode_error(path, fmt, exc) from None
     return Decoded(header, samples, alpha=alpha, notes=header.notes + notes)
+
+
+def _is_deep_colour_png(fh: BinaryIO, fmt: str) -> bool:
+    """Whether the PNG's IHDR declares 16 bits per sample in colour (type 2 RGB, 6 RGBA),
+    which Pillow reads as 8-bit, dropping the low byte."""
+    if fmt != "PNG":
+        return False
+    position = fh.tell()
+    fh.seek(24)  # signature (8) + chunk length (4) + "IHDR" (4) + width (4) + height (4)
+    depth_and_type = fh.read(2)
+    fh.seek(position)
+    return len(depth_and_type) == 2 and depth_and_type[0] == 16 and depth_and_type[1] in (2, 6)
+
+
+def _decode_deep_png(fh: BinaryIO, path: Path, header: Header, im: ImageFile.ImageFile) -> Decoded:
+    """16-bit RGB/RGBA PNG with all 16 bits, through OpenCV's libpng from the file's bytes
+    (never from a path, which fails on non-ASCII paths on Windows)."""
+    fh.seek(0)
+    data = np.frombuffer(fh.read(), np.uint8)
+    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.dtype != np.uint16 or pixels.shape[:2] != im.size[::-1]:
+        try:  # let Pillow say what is wrong (truncated or damaged)
+            im.load()
+        except _DECODE_ERRORS as exc:
+            raise _decode_error(path, "PNG", exc) from None
+        raise DamagedImageError(
+            f"{path.name}: the 16-bit PNG data cannot be decoded. Copy it again from its source "
+            "or re-export it."
+        )
+    order = [2, 1, 0, 3][: pixels.shape[2]]  # OpenCV's BGR(A) -> RGB(A)
+    samples = np.ascontiguousarray(pixels[:, :, order])
+    return Decoded(header, samples, alpha=samples.shape[2] == 4, notes=header.notes)
 
 
 def check_frame(path: Path, frame: int, frames: int) -> None:
