@@ -182,3 +182,22 @@ def test_without_pydicom_the_install_command_is_named(
     monkeypatch.setattr(dicom_reader, "pydicom", None)
     with pytest.raises(CodecMissingError, match="pip install pydicom"):
         load_image(path)
+
+
+def test_dicom_without_preamble_is_read_when_named_dcm(tmp_path: Path) -> None:
+    from pydicom import dcmread, dcmwrite
+
+    path = write_dicom(tmp_path / "ct.dcm", CT, bits_stored=12)
+    ds = dcmread(path)
+    bare = tmp_path / "bare.dcm"
+    buffer = io.BytesIO()
+    del ds.file_meta  # a bare dataset: no preamble, no "DICM", no file meta group
+    ds.preamble = None
+    dcmwrite(buffer, ds, enforce_file_format=False, implicit_vr=True, little_endian=True)
+    bare.write_bytes(buffer.getvalue())
+    assert bare.read_bytes()[128:132] != b"DICM"
+    np.testing.assert_array_equal(load_image(bare).raw, CT)
+    renamed = tmp_path / "bare.bin"
+    renamed.write_bytes(bare.read_bytes())
+    with pytest.raises(NotAnImageError):  # without the preamble only the name says DICOM
+        load_image(renamed)

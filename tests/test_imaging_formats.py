@@ -24,6 +24,7 @@ def test_lossless_rgb_round_trips_exactly(tmp_path: Path, suffix: str) -> None:
     assert isinstance(loaded, LoadedImage)
     np.testing.assert_array_equal(loaded.rgb, pixels)
     assert loaded.rgb.dtype == np.uint8 and loaded.rgb.flags.c_contiguous
+    assert loaded.rgb.flags.writeable and loaded.rgb.flags.owndata
     assert (loaded.width, loaded.height) == (40, 30)
     assert loaded.raw is None
     assert loaded.mode == "RGB"

@@ -24,9 +24,11 @@ from samdesk.imaging.pillow_reader import check_frame
 
 try:
     import pydicom
+    from pydicom.dataset import FileMetaDataset
     from pydicom.errors import InvalidDicomError
     from pydicom.multival import MultiValue
     from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_windowing, get_decoder
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 except ImportError:  # the optional extra is not installed
     pydicom = None
 
@@ -85,11 +87,27 @@ def _read(fh: BinaryIO, path: Path, *, stop_before_pixels: bool) -> Dataset:
     bare = fh.read(4) != b"DICM"  # written without the preamble: only the suffix said DICOM
     fh.seek(0)
     try:
-        return pydicom.dcmread(fh, stop_before_pixels=stop_before_pixels, force=bare)
+        ds = pydicom.dcmread(fh, stop_before_pixels=stop_before_pixels, force=bare)
+        if bare:
+            _declare_encoding(ds)
+        return ds
     except InvalidDicomError as exc:
         raise NotAnImageError(f"{path.name}: this is not a readable DICOM file ({exc}).") from None
     except _READ_ERRORS as exc:
         raise _pixel_error(path, exc) from None
+
+
+def _declare_encoding(ds: Dataset) -> None:
+    """A dataset written without file meta information has no Transfer Syntax UID; declare the
+    uncompressed one pydicom detected while parsing, so the pixel data can be decoded."""
+    meta = ds.file_meta if getattr(ds, "file_meta", None) is not None else FileMetaDataset()
+    if "TransferSyntaxUID" not in meta:
+        implicit, little = ds.original_encoding
+        if implicit:
+            meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        else:
+            meta.TransferSyntaxUID = ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+        ds.file_meta = meta
 
 
 def _header(ds: Dataset, path: Path) -> Header:

@@ -41,10 +41,11 @@ class ImageInfo:
 class LoadedImage:
     """One decoded frame of an image, ready for display and for the model.
 
-    ``rgb``: (H, W, 3) uint8, C-contiguous, in the oriented frame; what the model gets and the app
-    shows. ``raw``: the original sample values in the same oriented frame when they differ from
-    ``rgb`` (16-bit, float, alpha or more than 3 channels, DICOM values after the modality LUT,
-    e.g. Hounsfield units), shaped (H, W) or (H, W, C); else None. ``width``/``height`` equal
+    ``rgb``: (H, W, 3) uint8, C-contiguous, in the oriented frame; what the model gets and the
+    app shows. ``raw``: the original sample values in the same oriented frame when they differ
+    from ``rgb`` (16-bit, float, alpha or more than 3 channels, DICOM values after the modality
+    LUT, e.g. Hounsfield units), shaped (H, W) or (H, W, C); else None. Both are writable arrays
+    owning their memory, never views into a decoder's buffer. ``width``/``height`` equal
     ``rgb.shape[1]``/``rgb.shape[0]``. ``content_hash`` is the SHA-256 (hex) of the file bytes
     that were decoded. ``notes`` are human-readable facts about the conversion, e.g.
     "16-bit: display range 112..4012 (finite values)", "EXIF orientation 6 applied".

@@ -114,10 +114,16 @@ def render(decoded: Decoded, value_range: tuple[float, float] | None = None) -> 
             rgb = 255 - rgb
     if header.orientation != 1:
         notes.append(f"EXIF orientation {header.orientation} applied")
-    rgb = np.ascontiguousarray(orient(rgb, header.orientation))
+    rgb = _own(orient(rgb, header.orientation))
     if raw is not None:
-        raw = np.ascontiguousarray(orient(raw, header.orientation))
+        raw = _own(orient(raw, header.orientation))
     return Rendered(rgb, raw, tuple(notes), used)
+
+
+def _own(array: np.ndarray) -> np.ndarray:
+    """A C-contiguous, writable array owning its memory (copied only when needed): never a
+    view into a decoder's read-only buffer."""
+    return np.require(array, requirements=("C", "W", "O"))
 
 
 def finish(path: Path, decoded: Decoded, content_hash: str, frame: int) -> LoadedImage:

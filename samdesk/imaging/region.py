@@ -106,7 +106,7 @@ def thumbnail(
     if (rgb.shape[1], rgb.shape[0]) == target:
         return rgb
     resized = Image.fromarray(rgb).resize(target, Image.Resampling.LANCZOS)
-    return np.ascontiguousarray(np.asarray(resized))
+    return np.array(resized)  # a writable copy; Pillow's buffer is read-only
 
 
 def _tiff_region(fh: BinaryIO, path: Path, box: Box, frame: int, limit: int) -> Decoded | None:
