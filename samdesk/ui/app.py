@@ -2,20 +2,46 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
 
 from samdesk import __version__
 
+log = logging.getLogger("samdesk")
+
 
 def run_app(paths: list[str], model: str | None = None) -> int:
-    """Open the main window on ``paths`` (images, folders or a project); returns the exit code."""
+    """Open the main window on ``paths`` (images, folders or a project); returns the exit code.
+
+    ``model`` ("classic", a registered model name or a checkpoint path) overrides the model
+    remembered from the last run.
+    """
+    from samdesk.ui.main_window import MainWindow
+    from samdesk.ui.resources import app_icon
+    from samdesk.ui.settings import Settings, default_qsettings
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("samdesk")
-    window = QMainWindow()
-    window.setWindowTitle(f"samdesk {__version__}")
-    window.setCentralWidget(QLabel("samdesk: open an image to start"))
-    window.resize(1280, 800)
-    window.show()
-    return app.exec()
+    app.setOrganizationName("samdesk")
+    app.setApplicationVersion(__version__)
+    icon = app_icon()
+    if not icon.isNull():
+        app.setWindowIcon(icon)
+    settings = Settings(default_qsettings())
+    window = MainWindow(settings)
+    window.reporter.install()
+    try:
+        window.show()
+        window.models.start(model)
+        if paths:
+            QTimer.singleShot(0, lambda: window.open_paths(paths))
+        code = app.exec()
+    finally:
+        window.reporter.uninstall()
+        window.shutdown()
+        window.deleteLater()
+    return int(code)

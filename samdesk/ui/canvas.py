@@ -222,6 +222,7 @@ class ImageCanvas(QGraphicsView):
         self._pan_last: QPointF | None = None
         self._space_down = False
         self._stroke: list[tuple[float, float]] = []
+        self._item_drag = False
 
     # --- image and geometry ------------------------------------------------------------------
 
@@ -467,6 +468,15 @@ class ImageCanvas(QGraphicsView):
             return
         if self._size is None:
             return
+        item = self.itemAt(pos.toPoint())
+        if (
+            button == Qt.MouseButton.LeftButton
+            and item is not None
+            and item.flags() & QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+        ):
+            self._item_drag = True  # a polygon vertex: the item handles the drag
+            super().mousePressEvent(event)
+            return
         self._press_pos = pos
         self._press_button = button
         self._press_shift = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
@@ -491,6 +501,9 @@ class ImageCanvas(QGraphicsView):
             return
         pixel = self.pixel_at(pos)
         self.cursor_moved.emit(*(pixel if pixel else (-1, -1)))
+        if self._item_drag or (self._press_pos is None and self.tool is Tool.PROMPT):
+            super().mouseMoveEvent(event)  # hover cursors of vertex handles, their drags
+            return
         if self.tool is not Tool.PROMPT:
             self._place_brush_cursor(scene)
             self._brush_cursor.setVisible(self._size is not None)
@@ -516,6 +529,10 @@ class ImageCanvas(QGraphicsView):
             if self._space_down:
                 self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
             event.accept()
+            return
+        if self._item_drag:
+            self._item_drag = False
+            super().mouseReleaseEvent(event)
             return
         press, button = self._press_pos, self._press_button
         self._press_pos = None

@@ -12,7 +12,7 @@ Frames:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -46,7 +46,7 @@ class PackedMask:
 
     shape: tuple[int, int]
     box: tuple[int, int, int, int] | None
-    bits: bytes
+    bits: bytes = field(repr=False)
 
     @classmethod
     def pack(cls, mask: np.ndarray) -> PackedMask:

@@ -127,9 +127,24 @@ class ObjectState:
         self._cache["mask"] = mask
         return mask
 
-    def drop_cache(self) -> None:
-        """Forget the unpacked working mask (keeps the history small for images not shown)."""
-        self._cache.clear()
+    def drop_mask(self) -> None:
+        """Forget the unpacked working mask (the history keeps states small when not shown)."""
+        self._cache.pop("mask", None)
+
+    def set_mask_cache(self, mask: np.ndarray) -> None:
+        """Provide the working mask when the caller already has it (a fresh decoder result or
+        an edited copy), saving an unpack. ``mask`` must equal what :meth:`mask` computes."""
+        mask.setflags(write=False)
+        self._cache["mask"] = mask
+
+    @property
+    def resolution(self) -> ObjectState | None:
+        """For a waiting state: the state its decoder answer produced, once known (so undo and
+        redo never ask the decoder twice for the same prompts)."""
+        return self._cache.get("resolved")
+
+    def remember_resolution(self, state: ObjectState) -> None:
+        self._cache["resolved"] = state
 
     def score(self) -> float | None:
         if self.candidates is None or not len(self.candidates) or self.edits:

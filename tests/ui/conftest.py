@@ -28,3 +28,34 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 def _private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SAMDESK_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("SAMDESK_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path: Path):
+    """Builds MainWindows (real worker and Classic backend unless a worker_factory is given)
+    with a private settings file and scripted dialogs; shuts them down after the test."""
+    from tests.ui.helpers import ScriptedDialogs, settings_at
+
+    made = []
+
+    def make(*, worker_factory=None, dialogs=None, settings_file: Path | None = None):
+        from samdesk.ui.main_window import MainWindow, default_worker_factory
+
+        settings = settings_at(settings_file or tmp_path / "settings.ini")
+        window = MainWindow(
+            settings,
+            worker_factory=worker_factory or default_worker_factory,
+            dialogs=dialogs or ScriptedDialogs(),
+        )
+        window.resize(1200, 800)
+        window.show()
+        qtbot.waitExposed(window)
+        made.append(window)
+        return window
+
+    yield make
+    for window in made:
+        window.dialogs.default_answer = "Discard"
+        window.close()
+        window.shutdown()
+        window.deleteLater()

@@ -1,0 +1,187 @@
+"""The Model menu: which backend segments (Classic until a SAM model is available), on which
+device and at which precision, loaded on the worker so the window never waits.
+
+A model that fails to load leaves the previous one active (the worker keeps it) and says why.
+The choice is remembered in the settings once it has loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QAction, QActionGroup
+from PySide6.QtWidgets import QMenu
+
+from samdesk.ui.settings import DEVICES, PRECISIONS
+
+if TYPE_CHECKING:
+    from samdesk.engine.backend import Backend
+    from samdesk.ui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+CLASSIC = "classic"
+CLASSIC_TITLE = "Classic (GrabCut, no model)"
+
+
+def backend_loader(name: str, device: str, precision: str) -> Callable[[], Backend]:
+    """A function the worker calls (on its thread) to load ``name`` — "classic", a registered
+    model name or a checkpoint path — on ``device`` ("auto" = CUDA when present)."""
+
+    def load() -> Backend:
+        from samdesk.engine.loading import load_backend
+
+        return load_backend(name, device=None if device == "auto" else device, precision=precision)
+
+    return load
+
+
+def model_title(name: str) -> str:
+    if name == CLASSIC:
+        return CLASSIC_TITLE
+    path = Path(name)
+    return path.name if path.suffix else name
+
+
+class ModelController:
+    """Owns the Model menu and the status-bar model text of a MainWindow."""
+
+    def __init__(self, window: MainWindow) -> None:
+        self.window = window
+        self.active = CLASSIC
+        self.active_text = f"{CLASSIC_TITLE} · cpu"
+        self.pending: str | None = None
+        self.device = window.settings.device()
+        self.precision = window.settings.precision()
+        self.menu: QMenu | None = None
+        self._model_group: QActionGroup | None = None
+        self._show_status()
+
+    # --- menu -------------------------------------------------------------------------------
+
+    def build_menu(self, menu: QMenu) -> None:
+        self.menu = menu
+        menu.aboutToShow.connect(self._populate)
+        self._populate()
+
+    def _populate(self) -> None:
+        menu = self.menu
+        if menu is None:
+            return
+        menu.clear()
+        group = QActionGroup(menu)
+        self._model_group = group
+        for name, title, available, tip in self._choices():
+            action = QAction(title, menu, checkable=True)
+            action.setChecked(name == (self.pending or self.active))
+            action.setEnabled(available)
+            action.setToolTip(tip)
+            action.triggered.connect(lambda _=False, n=name: self.request(n))
+            group.addAction(action)
+            menu.addAction(action)
+        menu.addSeparator()
+        menu.addAction(self.window.actions["import_model"])
+        menu.addAction(self.window.actions["manage_models"])
+        menu.addSeparator()
+        device_menu = menu.addMenu("Device")
+        devices = QActionGroup(device_menu)
+        for device in DEVICES:
+            action = QAction(
+                {"auto": "Auto (CUDA when present)"}.get(device, device.upper()),
+                device_menu,
+                checkable=True,
+            )
+            action.setChecked(device == self.device)
+            action.triggered.connect(lambda _=False, d=device: self.set_device(d))
+            devices.addAction(action)
+            device_menu.addAction(action)
+        precision_menu = menu.addMenu("Precision")
+        precisions = QActionGroup(precision_menu)
+        for precision in PRECISIONS:
+            text = {
+                "auto": "Auto (fastest that keeps the masks)",
+                "fp32": "fp32 (exact)",
+                "bf16": "bf16 (faster on recent CPUs and GPUs)",
+            }[precision]
+            action = QAction(text, precision_menu, checkable=True)
+            action.setChecked(precision == self.precision)
+            action.triggered.connect(lambda _=False, p=precision: self.set_precision(p))
+            precisions.addAction(action)
+            precision_menu.addAction(action)
+
+    def _choices(self) -> list[tuple[str, str, bool, str]]:
+        """(name, menu text, selectable, tooltip) for every model the menu offers."""
+        from samdesk.ui.model_manager import installed_models
+
+        choices = [(CLASSIC, CLASSIC_TITLE, True, "Works without any model file")]
+        for name, title, installed, note in installed_models():
+            tip = note if installed else f"{note} Not installed: use Manage models… to get it."
+            choices.append(
+                (name, title if installed else f"{title} (not installed)", installed, tip)
+            )
+        if self.active not in {c[0] for c in choices}:
+            choices.append((self.active, model_title(self.active), True, self.active))
+        return choices
+
+    # --- loading ----------------------------------------------------------------------------
+
+    def start(self, model: str | None) -> None:
+        """At start-up: load ``model`` (the command line's) or the last one used; the Classic
+        backend is active meanwhile (and when neither is set)."""
+        name = model or self.window.settings.model()
+        if name and name != CLASSIC:
+            self.request(name)
+        else:
+            self.window.messages.show_message(
+                "Using the Classic backend (GrabCut, no model) until a SAM model is chosen in "
+                "the Model menu.",
+                "info",
+            )
+
+    def request(self, name: str) -> None:
+        """Load ``name`` on the worker; the current model stays active until it has loaded."""
+        self.pending = name
+        self.window.status_model.setText(f"Loading {model_title(name)} …")
+        self.window.worker.set_backend(backend_loader(name, self.device, self.precision))
+
+    def set_device(self, device: str) -> None:
+        self.device = device
+        self.window.settings.set_device(device)
+        self.request(self.active)
+
+    def set_precision(self, precision: str) -> None:
+        self.precision = precision
+        self.window.settings.set_precision(precision)
+        self.request(self.active)
+
+    def on_backend_ready(self, name: str, device: str, precision: str) -> None:
+        if self.pending is not None:
+            self.active = self.pending
+            self.window.settings.set_model(self.active)
+        self.pending = None
+        classic = self.active == CLASSIC
+        self.active_text = f"{name} · {device}" + ("" if classic else f" · {precision}")
+        self._show_status()
+        self.window.annotator.model_switched()
+        if classic:
+            self.window.messages.show_message(
+                "Using the Classic backend (GrabCut, no model): fine for clear-cut objects. "
+                "Install a SAM model with Model > Manage models… for better masks.",
+                "info",
+            )
+
+    def on_backend_failed(self, message: str) -> None:
+        failed = self.pending
+        self.pending = None
+        self._show_status()
+        what = model_title(failed) if failed else "The model"
+        self.window.messages.show_message(
+            f"{what} could not be loaded: {message}\n{model_title(self.active)} stays active.",
+            "error",
+        )
+
+    def _show_status(self) -> None:
+        self.window.status_model.setText(f"Model: {self.active_text}")
