@@ -173,7 +173,7 @@ def test_lzw_tiff_falls_back_to_pillow(tmp_path: Path) -> None:
     np.testing.assert_array_equal(load_image(rgb_path).rgb, gradient(12, 9))
 
 
-@pytest.mark.parametrize("compression", [34712, 50001])  # JPEG 2000, WebP
+@pytest.mark.parametrize("compression", [34712, 50001, 65000])  # JPEG 2000, WebP, unknown
 def test_unsupported_compression_asks_for_a_codec(tmp_path: Path, compression: int) -> None:
     path = tmp_path / "codec.tif"
     tifffile.imwrite(path, gradient(16, 16))

@@ -18,9 +18,10 @@ class ImageInfo:
     ``width`` and ``height`` are in the ORIENTED frame: the EXIF/TIFF orientation is already
     applied, so they are the size :func:`load_image` returns and annotations are drawn on.
     ``format`` is e.g. "PNG", "JPEG", "TIFF", "DICOM"; ``mode`` describes the stored samples,
-    e.g. "RGB", "L", "I;16", "F", "RGBA", "P", "CMYK", "DICOM MONOCHROME1"; ``frames`` is > 1
-    for multi-page TIFFs, animations and multi-frame DICOMs. ``orientation`` is the EXIF
-    orientation value (1..8) that maps the stored frame to the oriented one.
+    e.g. "RGB", "L", "I;16", "F", "RGBA", "P", "CMYK", "RGB;16" (16-bit colour PNG),
+    "DICOM MONOCHROME1"; ``frames`` is > 1 for multi-page TIFFs, animations and multi-frame
+    DICOMs. ``orientation`` is the EXIF orientation value (1..8) that maps the stored frame to
+    the oriented one.
     """
 
     path: Path

@@ -117,7 +117,10 @@ def _decode_deep_png(fh: BinaryIO, path: Path, header: Header, im: ImageFile.Ima
     (never from a path, which fails on non-ASCII paths on Windows)."""
     fh.seek(0)
     data = np.frombuffer(fh.read(), np.uint8)
-    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    try:
+        pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # e.g. beyond OpenCV's own pixel limit (CV_IO_MAX_IMAGE_PIXELS)
+        pixels = None
     if pixels is None or pixels.dtype != np.uint16 or pixels.shape[:2] != im.size[::-1]:
         try:  # let Pillow say what is wrong (truncated or damaged)
             im.load()
