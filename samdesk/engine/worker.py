@@ -1,0 +1,660 @@
+"""The one long-lived inference worker per model: loads images, encodes, answers prompts.
+
+The app (or a script) talks to an :class:`InferenceWorker` through non-blocking calls and gets
+results back as events passed to ``on_event`` *from a worker thread* (the app marshals them to
+its GUI thread). Two threads do the work:
+
+* the **interactive** thread loads the image the user is looking at, fetches or computes its
+  embedding (cancelled at the next encoder step when another image is opened) and answers
+  prompts; a newer prompt supersedes an older one that has not started;
+* the **prefetch** thread encodes the next images into the caches with a one-thread budget at
+  reduced OS priority, and pauses between encoder steps whenever the interactive thread has
+  anything to do, so clicks stay fast while it runs.
+
+Every request and every event carries an :class:`ImageRef` (image id + generation number). The
+caller bumps the generation whenever what it shows changes and drops events whose ref is not its
+current one; the worker itself also drops prompts for an image that is no longer open. A result
+for another image is therefore never drawn.
+
+Threads are created by ``thread_factory(target, name)``; the default makes ``threading.Thread``
+objects, the app passes a factory that runs ``target`` in a ``QThread``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from samdesk.engine.backend import Backend
+from samdesk.engine.embedding import Embedding
+from samdesk.engine.jobs import CancelToken
+from samdesk.errors import CancelledError, SamdeskError
+from samdesk.imaging import LoadedImage, file_sha256, load_image
+
+log = logging.getLogger(__name__)
+
+#: Nice value added to the prefetch thread (Linux: per thread). Higher = lower priority.
+PREFETCH_NICE = 10
+#: Threads the prefetch encoder may use; the rest of the CPU stays free for clicks.
+PREFETCH_THREADS = 1
+
+
+# --- requests and events ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """Which image a request or result is for: ``generation`` changes whenever the caller's view
+    changes (another image, another model), so an old result can be recognised and dropped."""
+
+    image_id: str
+    generation: int
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One decoder request. Coordinates are x, y in original-image pixels.
+
+    Attributes:
+        point_coords: (N, 2) float32 or None.
+        point_labels: (N,) int32 (1 = foreground, 0 = background) or None.
+        box: (4,) float32 x0, y0, x1, y1 or None.
+        mask_input: (1, 256, 256) float32 low-resolution logits of the previous mask, or None.
+        multimask_output: ask for 3 candidates instead of 1.
+    """
+
+    point_coords: np.ndarray | None = None
+    point_labels: np.ndarray | None = None
+    box: np.ndarray | None = None
+    mask_input: np.ndarray | None = None
+    multimask_output: bool = True
+
+
+@dataclass(frozen=True)
+class ImageLoaded:
+    ref: ImageRef
+    image: LoadedImage
+
+
+@dataclass(frozen=True)
+class ImageFailed:
+    ref: ImageRef
+    message: str
+
+
+@dataclass(frozen=True)
+class EncodeProgress:
+    ref: ImageRef
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class EmbeddingReady:
+    ref: ImageRef
+    seconds: float
+    source: str  # "computed" | "memory" | "disk" | "prefetch"
+
+
+@dataclass(frozen=True)
+class PromptResult:
+    """Masks for one prompt: masks (C, H, W) bool, scores (C,) float32, low_res_logits
+    (C, 256, 256) float32; ``seconds`` is the time spent in ``predict``."""
+
+    ref: ImageRef
+    seq: int
+    masks: np.ndarray
+    scores: np.ndarray
+    low_res_logits: np.ndarray
+    seconds: float
+
+
+@dataclass(frozen=True)
+class PrefetchUpdate:
+    image_id: str
+    state: str  # "done" | "cached" | "failed"
+    seconds: float
+
+
+@dataclass(frozen=True)
+class BackendReady:
+    name: str
+    device: str
+    precision: str
+
+
+@dataclass(frozen=True)
+class BackendFailed:
+    message: str
+
+
+@dataclass(frozen=True)
+class WorkerError:
+    ref: ImageRef | None
+    message: str
+
+
+class EmbeddingCache(Protocol):
+    """What the worker needs from a cache (memory or disk)."""
+
+    def get(self, content_hash: str, model_key: str) -> Embedding | None: ...
+
+    def put(self, content_hash: str, embedding: Embedding) -> None: ...
+
+
+class ThreadHandle(Protocol):
+    def start(self) -> None: ...
+
+    def join(self, timeout: float | None = None) -> Any: ...
+
+    def is_alive(self) -> bool: ...
+
+
+ThreadFactory = Callable[[Callable[[], None], str], ThreadHandle]
+
+
+def python_threads(target: Callable[[], None], name: str) -> ThreadHandle:
+    """The default ``thread_factory``: a daemon ``threading.Thread``."""
+    return threading.Thread(target=target, name=name, daemon=True)
+
+
+def lower_current_thread_priority(nice: int = PREFETCH_NICE) -> bool:
+    """Lower the OS priority of the calling thread only (Linux); True when it worked."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError:
+        return False
+    return True
+
+
+def error_message(err: BaseException) -> str:
+    """A user-facing sentence for ``err``: samdesk's own messages as they are, others labelled."""
+    if isinstance(err, SamdeskError):
+        return str(err)
+    if isinstance(err, MemoryError) or "out of memory" in str(err).lower():
+        return (
+            "Out of memory while running the model. Close other programs, choose a smaller "
+            "model (MobileSAM, ViT-B) or switch the device to CPU."
+        )
+    return f"Internal error in the inference worker ({type(err).__name__}: {err})."
+
+
+# --- the worker -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Open:
+    ref: ImageRef
+    path: Path
+    max_pixels: int | None
+    cancel: CancelToken
+
+
+@dataclass
+class _Current:
+    ref: ImageRef
+    path: Path
+    content_hash: str
+    image: LoadedImage | None
+    ready: bool = False
+
+
+class _InFlight:
+    """An encode running on the prefetch thread that the interactive thread may wait for."""
+
+    def __init__(self, path: Path, content_hash: str, model_key: str) -> None:
+        self.path = path
+        self.content_hash = content_hash
+        self.model_key = model_key
+        self.done = threading.Event()
+        self.embedding: Embedding | None = None
+        self.boosted_for: ImageRef | None = None  # set when the open image waits for it
+
+    @property
+    def boosted(self) -> bool:
+        return self.boosted_for is not None
+
+
+class InferenceWorker:
+    """One long-lived worker per model; see the module docstring for the threading model.
+
+    Args:
+        on_event: called with each event object, from a worker thread. Must not block for long.
+        backend: the segmentation backend; None selects the Classic (GrabCut) backend.
+        memory_cache / disk_cache: embedding caches (``get``/``put``); None disables one.
+        thread_factory: makes the two worker threads (default: Python threads).
+    """
+
+    def __init__(
+        self,
+        on_event: Callable[[object], None],
+        *,
+        backend: Backend | None = None,
+        memory_cache: EmbeddingCache | None = None,
+        disk_cache: EmbeddingCache | None = None,
+        thread_factory: ThreadFactory | None = None,
+    ) -> None:
+        if backend is None:
+            from samdesk.engine.classic import ClassicBackend
+
+            backend = ClassicBackend()
+        self._on_event = on_event
+        self._backend: Backend = backend
+        self._memory = memory_cache
+        self._disk = disk_cache
+        self._factory = thread_factory or python_threads
+        self._cond = threading.Condition()
+        self._closing = False
+        self._started = False
+        # interactive state (guarded by _cond)
+        self._pending_open: _Open | None = None
+        self._pending_prompt: tuple[ImageRef, int, Prompt] | None = None
+        self._pending_backend: Callable[[], Backend] | None = None
+        self._current: _Current | None = None
+        self._running_open: _Open | None = None
+        self._interactive_busy = False
+        # prefetch state (guarded by _cond)
+        self._prefetch_items: list[tuple[str, Path]] = []
+        self._prefetch_epoch = 0
+        self._prefetch_cancel: CancelToken | None = None
+        self._prefetch_flight: _InFlight | None = None
+        self._in_flight: dict[tuple[str, str], _InFlight] = {}
+        self._threads: list[ThreadHandle] = []
+
+    # --- public API (any thread) -------------------------------------------------------------
+
+    @property
+    def backend(self) -> Backend:
+        return self._backend
+
+    def start(self) -> None:
+        """Start the worker threads (idempotent)."""
+        with self._cond:
+            if self._started:
+                return
+            self._started = True
+        for target, name in (
+            (self._interactive_loop, "samdesk-inference"),
+            (self._prefetch_loop, "samdesk-prefetch"),
+        ):
+            thread = self._factory(target, name)
+            self._threads.append(thread)
+            thread.start()
+
+    def open_image(self, ref: ImageRef, path: Path | str, *, max_pixels: int | None = None) -> None:
+        """Load ``path``, then fetch or compute its embedding; cancels the previous open."""
+        with self._cond:
+            for previous in (self._running_open, self._pending_open):
+                if previous is not None:
+                    previous.cancel.cancel("another image was opened")
+            self._pending_open = _Open(ref, Path(path), max_pixels, CancelToken())
+            if self._pending_prompt is not None and self._pending_prompt[0] != ref:
+                self._pending_prompt = None
+            self._cond.notify_all()
+
+    def submit_prompt(self, ref: ImageRef, seq: int, prompt: Prompt) -> None:
+        """Queue a decoder run for ``ref``; supersedes a pending one. Answered by PromptResult."""
+        with self._cond:
+            self._pending_prompt = (ref, seq, prompt)
+            self._cond.notify_all()
+
+    def prefetch(self, items: Sequence[tuple[str, Path | str]]) -> None:
+        """Encode these (image_id, path) pairs into the caches in the background, in order.
+
+        Replaces the previous prefetch list; an encode of an image no longer listed is
+        cancelled at its next step.
+        """
+        with self._cond:
+            new = [(image_id, Path(p)) for image_id, p in items]
+            if new == self._prefetch_items:
+                return
+            self._prefetch_items = new
+            self._prefetch_epoch += 1
+            if self._prefetch_cancel is not None and not self._flight_wanted():
+                self._prefetch_cancel.cancel("prefetch list changed")
+            self._cond.notify_all()
+
+    def set_backend(self, load: Callable[[], Backend]) -> None:
+        """Load a backend with ``load()`` on the worker; on success it replaces the current one
+        and the open image is encoded again (same ref); on failure the old one stays."""
+        with self._cond:
+            self._pending_backend = load
+            if self._running_open is not None:  # re-queued by _reopen_current after the switch
+                self._running_open.cancel.cancel("the model is being changed")
+            if self._prefetch_cancel is not None:
+                self._prefetch_cancel.cancel("the model is being changed")
+            self._cond.notify_all()
+
+    def close(self, timeout: float = 2.0) -> bool:
+        """Cancel all work and wait up to ``timeout`` seconds; True when every thread ended."""
+        with self._cond:
+            self._closing = True
+            if self._prefetch_cancel is not None:
+                self._prefetch_cancel.cancel("closing")
+            for req in (self._running_open, self._pending_open):
+                if req is not None:
+                    req.cancel.cancel("closing")
+            for flight in self._in_flight.values():
+                flight.done.set()
+            self._cond.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in self._threads)
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _emit(self, event: object) -> None:
+        try:
+            self._on_event(event)
+        except Exception:  # an observer's bug must not kill the worker
+            log.exception("on_event raised for %r", type(event).__name__)
+
+    def _cache_get(self, content_hash: str, model_key: str) -> tuple[Embedding, str] | None:
+        for cache, source in ((self._memory, "memory"), (self._disk, "disk")):
+            if cache is None:
+                continue
+            try:
+                emb = cache.get(content_hash, model_key)
+            except Exception:
+                log.exception("embedding cache lookup failed")
+                continue
+            if emb is not None:
+                if source == "disk" and self._memory is not None:
+                    self._memory.put(content_hash, emb)
+                return emb, source
+        return None
+
+    def _cache_put(self, content_hash: str, embedding: Embedding) -> None:
+        for cache in (self._memory, self._disk):
+            if cache is None:
+                continue
+            try:
+                cache.put(content_hash, embedding)
+            except Exception:
+                log.exception("embedding cache store failed")
+
+    # --- interactive thread --------------------------------------------------------------------
+
+    def _interactive_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closing and not self._has_interactive_work():
+                    self._interactive_busy = False
+                    self._cond.notify_all()
+                    self._cond.wait()
+                if self._closing:
+                    self._interactive_busy = False
+                    self._cond.notify_all()
+                    return
+                self._interactive_busy = True
+                load_backend, self._pending_backend = self._pending_backend, None
+                opening = None if load_backend else self._pending_open
+                if opening is not None:
+                    self._pending_open = None
+                    self._running_open = opening
+                prompt = None
+                if load_backend is None and opening is None and self._prompt_ready():
+                    prompt, self._pending_prompt = self._pending_prompt, None
+            try:
+                if load_backend is not None:
+                    self._switch_backend(load_backend)
+                elif opening is not None:
+                    self._open(opening)
+                elif prompt is not None:
+                    self._run_prompt(*prompt)
+            except Exception as err:  # never let the thread die
+                log.exception("inference worker step failed")
+                ref = opening.ref if opening else (prompt[0] if prompt else None)
+                self._emit(WorkerError(ref, error_message(err)))
+            finally:
+                with self._cond:
+                    self._running_open = None
+
+    def _has_interactive_work(self) -> bool:
+        return (
+            self._pending_backend is not None
+            or self._pending_open is not None
+            or self._prompt_ready()
+        )
+
+    def _prompt_ready(self) -> bool:
+        pending = self._pending_prompt
+        if pending is None:
+            return False
+        current = self._current
+        if current is None or current.ref != pending[0]:
+            # for an image that is not open (any more, or not yet): dropped unless it is opening
+            opening = self._pending_open
+            if opening is None or opening.ref != pending[0]:
+                self._pending_prompt = None
+            return False
+        return current.ready
+
+    def _switch_backend(self, load: Callable[[], Backend]) -> None:
+        try:
+            backend = load()
+        except Exception as err:
+            log.info("backend failed to load: %s", err)
+            self._emit(BackendFailed(error_message(err)))
+            self._restart_prefetch()
+            self._reopen_current()
+            return
+        self._backend = backend
+        precision = str(getattr(backend, "precision", "fp32"))
+        self._emit(BackendReady(backend.name, backend.device, precision))
+        self._restart_prefetch()
+        self._reopen_current()
+
+    def _reopen_current(self) -> None:
+        with self._cond:
+            current = self._current
+            if current is None or self._pending_open is not None:
+                return
+            self._current = None
+            self._pending_open = _Open(current.ref, current.path, None, CancelToken())
+            self._cond.notify_all()
+
+    def _restart_prefetch(self) -> None:
+        with self._cond:
+            self._prefetch_epoch += 1
+            self._cond.notify_all()
+
+    def _open(self, req: _Open) -> None:
+        ref = req.ref
+        if req.cancel.cancelled:
+            return
+        try:
+            image = load_image(req.path, max_pixels=req.max_pixels)
+        except (SamdeskError, OSError) as err:
+            with self._cond:
+                self._current = None
+            message = (
+                str(err) if isinstance(err, SamdeskError) else f"Cannot read {req.path}: {err}"
+            )
+            self._emit(ImageFailed(ref, message))
+            return
+        with self._cond:
+            if req.cancel.cancelled:
+                return
+            self._current = _Current(ref, req.path, image.content_hash, image)
+        self._emit(ImageLoaded(ref, image))
+        backend = self._backend
+        start = time.perf_counter()
+        try:
+            embedding, source = self._embedding_for(image, backend, req.cancel, ref)
+        except CancelledError:
+            return
+        except Exception as err:
+            log.exception("encoding failed")
+            self._emit(WorkerError(ref, error_message(err)))
+            return
+        with self._cond:
+            if req.cancel.cancelled or self._current is None or self._current.ref != ref:
+                return
+            backend.set_embedding(embedding)
+            self._current.ready = True
+            self._current.image = None  # the caller has it; keep no second copy alive
+        self._emit(EmbeddingReady(ref, time.perf_counter() - start, source))
+
+    def _embedding_for(
+        self, image: LoadedImage, backend: Backend, cancel: CancelToken, ref: ImageRef
+    ) -> tuple[Embedding, str]:
+        key = backend.cache_key
+        if key is not None:
+            hit = self._cache_get(image.content_hash, key)
+            if hit is not None:
+                return hit
+            with self._cond:
+                flight = self._in_flight.get((image.content_hash, key))
+                if flight is not None:  # the prefetcher is encoding this very image: wait for it
+                    flight.boosted_for = ref
+                    self._cond.notify_all()
+            if flight is not None:
+                while not flight.done.wait(0.05):
+                    cancel.check()
+                cancel.check()
+                if flight.embedding is not None:
+                    return flight.embedding, "prefetch"
+
+        def step(done: int, total: int) -> None:
+            cancel.check()
+            self._emit(EncodeProgress(ref, done, total))
+
+        embedding = backend.compute_embedding(image.rgb, cancel=cancel, step_hook=step)
+        if key is not None:
+            self._cache_put(image.content_hash, embedding)
+        return embedding, "computed"
+
+    def _run_prompt(self, ref: ImageRef, seq: int, prompt: Prompt) -> None:
+        start = time.perf_counter()
+        masks, scores, logits = self._backend.predict(
+            point_coords=prompt.point_coords,
+            point_labels=prompt.point_labels,
+            box=prompt.box,
+            mask_input=prompt.mask_input,
+            multimask_output=prompt.multimask_output,
+        )
+        seconds = time.perf_counter() - start
+        with self._cond:
+            if self._current is None or self._current.ref != ref:
+                return  # the user moved on while it ran: never deliver it
+        self._emit(PromptResult(ref, seq, masks, scores, logits, seconds))
+
+    # --- prefetch thread -----------------------------------------------------------------------
+
+    def _prefetch_loop(self) -> None:
+        lower_current_thread_priority()
+        done_for: dict[tuple[str, str], None] = {}  # (path, model_key) finished this session
+        while True:
+            with self._cond:
+                job = None
+                while not self._closing:
+                    job = self._next_prefetch(done_for)
+                    if job is not None:
+                        break
+                    self._cond.wait()
+                if self._closing or job is None:
+                    return
+                epoch = self._prefetch_epoch
+                cancel = CancelToken()
+                self._prefetch_cancel = cancel
+            image_id, path, backend = job
+            key = str(backend.cache_key)  # _next_prefetch only yields cacheable backends
+            done_for[(str(path), key)] = None
+            try:
+                state, seconds = self._prefetch_one(path, backend, cancel, epoch)
+            except CancelledError:
+                done_for.pop((str(path), key), None)
+                continue
+            except Exception as err:
+                log.info("prefetch of %s failed: %s", path, err)
+                state, seconds = "failed", 0.0
+            self._emit(PrefetchUpdate(image_id, state, seconds))
+
+    def _next_prefetch(
+        self, done_for: dict[tuple[str, str], None]
+    ) -> tuple[str, Path, Backend] | None:
+        backend = self._backend
+        key = backend.cache_key
+        no_cache = self._memory is None and self._disk is None
+        if key is None or no_cache or self._interactive_busy or self._pending_backend is not None:
+            return None
+        current_path = self._current.path if self._current else None
+        for image_id, path in self._prefetch_items:
+            if path != current_path and (str(path), key) not in done_for:
+                return image_id, path, backend
+        return None
+
+    def _flight_wanted(self) -> bool:
+        """Whether the running prefetch encode is still needed (call with ``_cond`` held): its
+        image is still listed, or it is the image being opened (which waits for it)."""
+        flight = self._prefetch_flight
+        if flight is None:
+            return False
+        if flight.boosted or any(flight.path == p for _, p in self._prefetch_items):
+            return True
+        opening = [r.path for r in (self._pending_open, self._running_open) if r is not None]
+        return flight.path in opening
+
+    def _wait_while_interactive(
+        self, cancel: CancelToken, epoch: int, flight: _InFlight | None = None
+    ) -> None:
+        with self._cond:
+            while (
+                self._interactive_busy
+                and not cancel.cancelled
+                and not self._closing
+                and not (flight is not None and flight.boosted)
+            ):
+                self._cond.wait(0.05)
+            if self._closing:
+                cancel.cancel("closing")
+            elif self._prefetch_epoch != epoch and not self._flight_wanted():
+                cancel.cancel("prefetch list changed")
+        cancel.check()
+
+    def _prefetch_one(
+        self, path: Path, backend: Backend, cancel: CancelToken, epoch: int
+    ) -> tuple[str, float]:
+        key = str(backend.cache_key)
+        start = time.perf_counter()
+        content_hash = file_sha256(path)
+        if self._cache_get(content_hash, key) is not None:
+            return "cached", time.perf_counter() - start
+        self._wait_while_interactive(cancel, epoch)
+        image = load_image(path)
+        flight = _InFlight(path, content_hash, key)
+        with self._cond:
+            self._in_flight[(content_hash, key)] = flight
+            self._prefetch_flight = flight
+
+        def step(done: int, total: int) -> None:
+            self._wait_while_interactive(cancel, epoch, flight)
+            if flight.boosted_for is not None:
+                self._emit(EncodeProgress(flight.boosted_for, done, total))
+
+        try:
+            embedding = backend.compute_embedding(
+                image.rgb, cancel=cancel, num_threads=PREFETCH_THREADS, step_hook=step
+            )
+            flight.embedding = embedding
+            self._cache_put(content_hash, embedding)
+        finally:
+            with self._cond:
+                self._in_flight.pop((content_hash, key), None)
+                self._prefetch_flight = None
+            flight.done.set()
+        return "done", time.perf_counter() - start
