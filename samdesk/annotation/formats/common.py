@@ -1,0 +1,195 @@
+"""Helpers shared by the format modules: strict JSON reading, problem lists with JSON paths,
+per-image output names, finding imported images, and writing many files all-or-nothing."""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import json
+import math
+import os
+from collections import Counter
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+import numpy as np
+
+from samdesk.annotation.geometry import Polygons, crop_to_polygons
+from samdesk.annotation.records import ImageRecord, InstanceRecord
+from samdesk.annotation.safe_io import atomic_write
+from samdesk.errors import FormatError, InputError, SaveError
+
+#: Imported coordinates may stray this far (pixels) outside the image before they are refused.
+OUTSIDE_TOLERANCE = 1.0
+
+
+def read_json(path: Path, what: str) -> Any:
+    """Parse a UTF-8 JSON file (a BOM is accepted) or raise FormatError saying what is wrong:
+    the byte offset of the first non-UTF-8 byte, or the line and column of a syntax error."""
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise FormatError(f"Cannot read {path}: {err.strerror or err}.") from None
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise FormatError(
+            f"{path} is not UTF-8 text, so it cannot be a {what} file as written: byte "
+            f"{err.start} (0x{data[err.start]:02x}) is not valid UTF-8. It may be in a legacy "
+            "encoding such as GBK, Shift-JIS or Latin-1; re-save it as UTF-8 and import again.",
+            [f"byte {err.start}: {err.reason}"],
+        ) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise FormatError(
+            f"{path} is not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}.",
+            [f"line {err.lineno}, column {err.colno}: {err.msg}"],
+        ) from None
+    except RecursionError:
+        raise FormatError(f"{path} is nested too deeply to be a {what} file.") from None
+
+
+class Problems:
+    """Collects ``"<json path>: <what is wrong>"`` lines and raises them together."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, where: str, message: str) -> None:
+        self.items.append(f"{where}: {message}")
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def raise_if_any(self, path: Path, what: str) -> None:
+        if self.items:
+            raise FormatError(
+                f"{path} is not a valid {what} file ({len(self.items)} problem(s)); nothing "
+                "was imported and the project is unchanged.",
+                self.items,
+            )
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_points(
+    problems: Problems, where: str, xs: np.ndarray, ys: np.ndarray, width: int, height: int
+) -> bool:
+    """Refuse coordinates outside the image (beyond :data:`OUTSIDE_TOLERANCE`)."""
+    t = OUTSIDE_TOLERANCE
+    inside_x = xs.min() >= -t and xs.max() <= width + t
+    if xs.size and not (inside_x and ys.min() >= -t and ys.max() <= height + t):
+        problems.add(
+            where,
+            f"coordinates reach x {xs.min():g}..{xs.max():g}, y {ys.min():g}..{ys.max():g}, "
+            f"outside the {width} x {height} image",
+        )
+        return False
+    return True
+
+
+def instance_polygons(instance: InstanceRecord, tolerance: float) -> Polygons:
+    """Polygons of one object, traced on its box only (pixel-corner frame, image pixels)."""
+    crop, (x0, y0) = instance.crop()
+    return crop_to_polygons(np.pad(crop, 1), origin=(x0 - 1, y0 - 1), tolerance=tolerance)
+
+
+def per_image_names(images: list[ImageRecord], suffix: str) -> dict[int, PurePosixPath]:
+    """An output file name per image: ``<stem><suffix>`` when stems are unique (ignoring case);
+    else the images' folders below their common folder are kept. Two images that would still
+    share a name (``a.png`` and ``a.tif`` side by side) are refused before anything is written."""
+    if not images:
+        return {}
+    stems = Counter(i.path.stem.casefold() for i in images)
+    if max(stems.values()) == 1:
+        return {i.id: PurePosixPath(i.path.stem + suffix) for i in images}
+    common = Path(os.path.commonpath([str(i.path.parent) for i in images]))
+    names = {
+        i.id: PurePosixPath(Path(os.path.relpath(i.path.parent, common)).as_posix())
+        / (i.path.stem + suffix)
+        for i in images
+    }
+    seen: dict[str, ImageRecord] = {}
+    clashes = []
+    for image in images:
+        key = str(names[image.id]).casefold()
+        if key in seen:
+            clashes.append(f"{seen[key].path} and {image.path}")
+        seen[key] = image
+    if clashes:
+        raise InputError(
+            "These images would get the same output file name, so one would overwrite the "
+            f"other: {'; '.join(clashes[:5])}. Rename one of them, or export them separately."
+        )
+    return names
+
+
+def find_image(name: str, source_dir: Path, images_dir: Path | None) -> Path | None:
+    """The image an import refers to by ``name``: tried in ``images_dir`` (the full relative
+    name, then the bare file name), next to the imported file, and as an absolute path."""
+    if "\\" in name:
+        name = PureWindowsPath(name).as_posix()
+    relative = Path(name)
+    candidates: list[Path] = []
+    if relative.is_absolute():
+        candidates.append(relative)
+    for base in (images_dir, source_dir):
+        if base is not None:
+            candidates += [base / relative, base / relative.name]
+    for candidate in candidates:
+        if candidate.is_file():
+            return Path(os.path.abspath(candidate))
+    return None
+
+
+def expected_image_path(name: str, source_dir: Path, images_dir: Path | None) -> Path:
+    """Where a missing image is recorded: where it would be found first."""
+    if "\\" in name:
+        name = PureWindowsPath(name).as_posix()
+    relative = Path(name)
+    if relative.is_absolute():
+        return relative
+    return Path(os.path.abspath((images_dir or source_dir) / relative))
+
+
+class OutputFiles:
+    """Files an export writes: all prepared in memory first, then each written atomically. If a
+    write fails, the files this export newly created are removed again and SaveError is raised."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Path, bytes]] = []
+
+    def add(self, path: Path, data: bytes | str) -> None:
+        self._pending.append((path, data.encode("utf-8") if isinstance(data, str) else data))
+
+    def commit(self) -> list[Path]:
+        created: list[Path] = []
+        written: list[Path] = []
+        try:
+            for path, data in self._pending:
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as err:
+                    raise SaveError(
+                        f"Could not create the folder {path.parent}: {err.strerror or err}."
+                    ) from err
+                existed = path.exists()
+                atomic_write(path, data)
+                written.append(path)
+                if not existed:
+                    created.append(path)
+        except SaveError:
+            for path in created:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            raise
+        return written

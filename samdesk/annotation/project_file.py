@@ -1,0 +1,291 @@
+"""The project file: versioned JSON, UTF-8, written only through :func:`safe_io.atomic_write`.
+
+Layout (one record per line, so a damaged file can be read and diffed by a person)::
+
+    {"format": "samdesk-project", "version": 1, "saved": "<UTC time>", "next_ids": {...},
+    "categories": [ {"id": 1, "name": "cell", "color": "#e6194b"}, ... ],
+    "images": [ {"id": 1, "path": "images/a.png", "absolute_path": "/data/images/a.png",
+                 "width": 1024, "height": 768, "sha256": "...", "status": "done"}, ... ],
+    "instances": [ {"id": 1, "image_id": 1, "label": "cell", "size": [768, 1024],
+                    "counts": "<COCO compressed RLE>", "area": 512, "bbox": [x, y, w, h],
+                    "score": 0.93, "prompts": {...}, "created": "...", "modified": "..."}, ... ]}
+
+Image paths are stored relative to the project file's folder (with ``/``), so a project folder
+can be moved or shared; an image on another drive is stored absolute. ``absolute_path`` is a
+fallback used when the relative path does not lead to the file (the project file was moved
+without its images).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path, PurePath
+from typing import Any
+
+from samdesk import __version__
+from samdesk.annotation.records import STATUSES, Category, ImageRecord, InstanceRecord, utc_now
+from samdesk.annotation.safe_io import atomic_write
+from samdesk.errors import CorruptProjectError, ProjectError, ProjectVersionError
+
+FORMAT = "samdesk-project"
+VERSION = 1
+
+
+def project_text(doc: Any, target: Path) -> str:
+    """The project as it would be saved at ``target`` (image paths relative to its folder)."""
+    folder = target.parent
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "generator": f"samdesk {__version__}",
+        "saved": utc_now(),
+        "next_ids": {
+            "image": doc._next_image,
+            "instance": doc._next_instance,
+            "category": doc._next_category,
+        },
+    }
+    dump = _dumper()
+    parts = [dump(header)[:-1]]
+    parts.append(_section("categories", [_category_json(c) for c in doc.categories], dump))
+    parts.append(_section("images", [_image_json(i, folder) for i in doc.images], dump))
+    parts.append(_section("instances", [_instance_json(i) for i in doc.instances], dump))
+    return "".join(parts) + "}\n"
+
+
+def write_project(doc: Any, target: Path) -> None:
+    """Save atomically; raises SaveError and leaves the old file untouched on failure."""
+    atomic_write(target, project_text(doc, target))
+
+
+def _dumper() -> Any:
+    encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
+    return encoder.encode
+
+
+def _section(name: str, records: list[dict[str, Any]], dump: Any) -> str:
+    if not records:
+        return f',\n"{name}": []'
+    return f',\n"{name}": [\n' + ",\n".join(dump(r) for r in records) + "\n]"
+
+
+def _category_json(category: Category) -> dict[str, Any]:
+    return {"id": category.id, "name": category.name, "color": category.color}
+
+
+def _image_json(image: ImageRecord, folder: Path) -> dict[str, Any]:
+    return {
+        "id": image.id,
+        "path": relative_path(image.path, folder),
+        "absolute_path": str(image.path),
+        "width": image.width,
+        "height": image.height,
+        "sha256": image.sha256,
+        "status": image.status,
+    }
+
+
+def relative_path(path: Path, folder: Path) -> str:
+    """``path`` relative to ``folder`` with ``/`` separators, or absolute on another drive."""
+    try:
+        return PurePath(os.path.relpath(path, folder)).as_posix()
+    except ValueError:  # Windows: another drive
+        return str(path)
+
+
+def _instance_json(instance: InstanceRecord) -> dict[str, Any]:
+    return {
+        "id": instance.id,
+        "image_id": instance.image_id,
+        "label": instance.label,
+        "size": [instance.height, instance.width],
+        "counts": instance.rle,
+        "area": instance.area,
+        "bbox": None if instance.bbox is None else list(instance.bbox),
+        "score": instance.score,
+        "prompts": instance.prompts,
+        "created": instance.created,
+        "modified": instance.modified,
+    }
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
+def corrupt(path: Path, problem: str, line: int | None = None, column: int | None = None):
+    """A CorruptProjectError naming the file (and position), with ``path``, ``line`` and
+    ``column`` attributes for the app."""
+    where = f" at line {line}, column {column}" if line is not None else ""
+    err = CorruptProjectError(
+        f"{path} is damaged{where}: {problem}. It was not changed or overwritten; restore it from "
+        "a backup, or move it aside and start a new project."
+    )
+    err.path, err.line, err.column = path, line, column  # type: ignore[attr-defined]
+    return err
+
+
+def read_project(path: Path, doc: Any) -> Any:
+    """Fill the empty Document ``doc`` from the project file at ``path`` and return it."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ProjectError(f"{path} does not exist.") from None
+    except OSError as err:
+        raise ProjectError(f"Cannot read {path}: {err.strerror or err}.") from None
+    if not data.strip():
+        raise corrupt(path, "the file is empty")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise corrupt(path, f"byte {err.start} is not valid UTF-8", line, column) from None
+    try:
+        content = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise corrupt(path, f"{err.msg} (the file may be cut off)", err.lineno, err.colno) from None
+    except RecursionError:
+        raise corrupt(path, "the JSON is nested too deeply") from None
+    if not isinstance(content, dict) or content.get("format") != FORMAT:
+        raise corrupt(path, "it is not a samdesk project (no 'format': 'samdesk-project')")
+    version = content.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise corrupt(path, f"'version' must be a positive whole number, not {version!r}")
+    if version > VERSION:
+        err = ProjectVersionError(
+            f"{path} was saved by a newer samdesk (project format version {version}; this "
+            f"samdesk {__version__} reads version {VERSION}). Update samdesk to open it; the "
+            "file was not changed."
+        )
+        err.path = path  # type: ignore[attr-defined]
+        raise err
+    _Reader(path, doc).fill(content)
+    doc.mark_saved(path, 0)
+    return doc
+
+
+class _Reader:
+    """Turns the parsed JSON into records, refusing anything malformed with its JSON path."""
+
+    def __init__(self, path: Path, doc: Any) -> None:
+        self.path = path
+        self.doc = doc
+
+    def fail(self, where: str, problem: str) -> CorruptProjectError:
+        return corrupt(self.path, f"{where}: {problem}")
+
+    def field(self, entry: Any, key: str, kind: Any, where: str, optional: bool = False) -> Any:
+        if not isinstance(entry, dict):
+            raise self.fail(where, "expected an object")
+        if key not in entry:
+            if optional:
+                return None
+            raise self.fail(f"{where}.{key}", "missing")
+        value = entry[key]
+        if value is None and optional:
+            return None
+        ok = isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
+        if kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok:
+            raise self.fail(f"{where}.{key}", f"unexpected value {value!r}")
+        return value
+
+    def records(self, content: dict[str, Any], key: str) -> list[Any]:
+        value = content.get(key, [])
+        if not isinstance(value, list):
+            raise self.fail(key, "expected a list")
+        return value
+
+    def fill(self, content: dict[str, Any]) -> None:
+        doc = self.doc
+        folder = self.path.parent
+        for n, entry in enumerate(self.records(content, "categories")):
+            where = f"categories[{n}]"
+            category = Category(
+                self.field(entry, "id", int, where),
+                self.field(entry, "name", str, where),
+                self.field(entry, "color", str, where),
+            )
+            if category.name in doc._categories:
+                raise self.fail(where, f"category {category.name!r} appears twice")
+            doc._categories[category.name] = category
+        for n, entry in enumerate(self.records(content, "images")):
+            where = f"images[{n}]"
+            image = ImageRecord(
+                id=self.field(entry, "id", int, where),
+                path=_resolve(
+                    self.field(entry, "path", str, where),
+                    self.field(entry, "absolute_path", str, where, optional=True),
+                    folder,
+                ),
+                width=self.field(entry, "width", int, where),
+                height=self.field(entry, "height", int, where),
+                sha256=self.field(entry, "sha256", str, where, optional=True),
+                status=self.field(entry, "status", str, where),
+            )
+            if image.status not in STATUSES:
+                raise self.fail(f"{where}.status", f"unknown status {image.status!r}")
+            if image.id in doc._images:
+                raise self.fail(f"{where}.id", f"image id {image.id} appears twice")
+            doc._images[image.id] = image
+            doc._by_path[os.path.normcase(str(image.path))] = image.id
+            doc._by_image[image.id] = {}
+        for n, entry in enumerate(self.records(content, "instances")):
+            self.instance(entry, f"instances[{n}]")
+        ids = content.get("next_ids", {})
+        doc._next_image = max([doc._next_image, *(i + 1 for i in doc._images)])
+        doc._next_instance = max([doc._next_instance, *(i + 1 for i in doc._instances)])
+        doc._next_category = max([1, *(c.id + 1 for c in doc._categories.values())])
+        if isinstance(ids, dict):
+            for key, attr in (("image", "_next_image"), ("instance", "_next_instance")):
+                if isinstance(ids.get(key), int):
+                    setattr(doc, attr, max(getattr(doc, attr), ids[key]))
+
+    def instance(self, entry: Any, where: str) -> None:
+        doc = self.doc
+        size = self.field(entry, "size", list, where)
+        if len(size) != 2 or not all(isinstance(v, int) and v >= 0 for v in size):
+            raise self.fail(f"{where}.size", f"expected [height, width], got {size!r}")
+        bbox = self.field(entry, "bbox", list, where, optional=True)
+        if bbox is not None and (len(bbox) != 4 or not all(isinstance(v, int) for v in bbox)):
+            raise self.fail(f"{where}.bbox", f"expected [x, y, w, h], got {bbox!r}")
+        counts = self.field(entry, "counts", str, where)
+        if not counts.isascii():
+            raise self.fail(f"{where}.counts", "not a COCO RLE string")
+        record = InstanceRecord(
+            id=self.field(entry, "id", int, where),
+            image_id=self.field(entry, "image_id", int, where),
+            label=self.field(entry, "label", str, where),
+            rle=counts,
+            height=size[0],
+            width=size[1],
+            area=self.field(entry, "area", int, where),
+            bbox=None if bbox is None else tuple(bbox),
+            score=self.field(entry, "score", float, where, optional=True),
+            prompts=entry.get("prompts"),
+            created=self.field(entry, "created", str, where),
+            modified=self.field(entry, "modified", str, where),
+        )
+        image = doc._images.get(record.image_id)
+        if image is None:
+            raise self.fail(f"{where}.image_id", f"no image has id {record.image_id}")
+        if (image.height, image.width) != (record.height, record.width):
+            raise self.fail(f"{where}.size", "does not match the image's size")
+        if record.id in doc._instances:
+            raise self.fail(f"{where}.id", f"object id {record.id} appears twice")
+        if record.label not in doc._categories:
+            doc.add_category(record.label)
+        doc._instances[record.id] = record
+        doc._by_image[record.image_id][record.id] = None
+
+
+def _resolve(stored: str, absolute: str | None, folder: Path) -> Path:
+    candidate = Path(stored)
+    if not candidate.is_absolute():
+        candidate = folder / candidate
+    candidate = Path(os.path.abspath(candidate))
+    if not candidate.exists() and absolute and Path(absolute).exists():
+        return Path(os.path.abspath(absolute))
+    return candidate
