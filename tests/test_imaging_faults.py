@@ -64,6 +64,8 @@ def test_zero_byte_file_is_not_an_image(tmp_path: Path) -> None:
         (b'{"images": []}', "JSON"),
         (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "SVG"),
         (bytes(range(256)) * 4, "no known image format"),
+        (b"BMW service report, 2024\n", "starts like a BMP"),
+        (b"P3 is the third paragraph\n", "starts like a PPM"),
     ],
 )
 def test_other_files_named_png_are_not_images(tmp_path: Path, content: bytes, says: str) -> None:

@@ -178,7 +178,10 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
 def _is_hidden(entry: os.DirEntry[str]) -> bool:
     if entry.name.startswith("."):
         return True
-    attributes = getattr(entry.stat(follow_symlinks=False), "st_file_attributes", 0)
+    try:
+        attributes = getattr(entry.stat(follow_symlinks=False), "st_file_attributes", 0)
+    except OSError:
+        return False
     return bool(attributes & getattr(stat, "FILE_ATTRIBUTE_HIDDEN", 0))
 
 

@@ -28,7 +28,7 @@ from PIL import (
     TiffImagePlugin,
 )
 
-from samdesk.errors import CodecMissingError, InputError, TruncatedImageError
+from samdesk.errors import CodecMissingError, InputError, NotAnImageError, TruncatedImageError
 from samdesk.imaging.decoded import Decoded, Header
 from samdesk.imaging.errors import DamagedImageError
 from samdesk.imaging.limits import check_pixels
@@ -42,6 +42,7 @@ _MODES_AS_IS = {"L", "RGB", "I", "F"}
 _MODES_WITH_ALPHA = {"RGBA", "LA"}
 _MODES_16 = {"I;16", "I;16L", "I;16B", "I;16N"}
 _DEEP_PNG_MODES = {"RGB;16", "RGBA;16"}
+_WEAK_SIGNATURES = {"BMP", "PPM"}
 
 
 def open_header(fh: BinaryIO, path: Path, fmt: str) -> tuple[ImageFile.ImageFile, Header]:
@@ -58,6 +59,11 @@ def open_header(fh: BinaryIO, path: Path, fmt: str) -> tuple[ImageFile.ImageFile
     try:
         im = factory(fh, os.fspath(path))
     except _DECODE_ERRORS as exc:
+        if fmt in _WEAK_SIGNATURES:  # two bytes like "BM" also start many text files
+            raise NotAnImageError(
+                f"{path.name}: this is not an image samdesk can read (it starts like a {fmt} "
+                f"file, but its header is not valid: {exc})."
+            ) from None
         raise _decode_error(path, fmt, exc) from None
     notes: list[str] = []
     orientation = _orientation(im, notes)
