@@ -55,6 +55,8 @@ def open_header(fh: BinaryIO, path: Path, fmt: str) -> tuple[ImageFile.ImageFile
             f"(pip install --force-reinstall pillow) to get its {fmt} support."
         )
     factory, _accept = Image.OPEN[fmt]
+    if fmt == "WEBP":
+        _check_riff_size(fh, path)
     fh.seek(0)
     try:
         im = factory(fh, os.fspath(path))
@@ -104,6 +106,18 @@ def decode(
     except _DECODE_ERRORS as exc:
         raise _decode_error(path, fmt, exc) from None
     return Decoded(header, samples, alpha=alpha, notes=header.notes + notes)
+
+
+def _check_riff_size(fh: BinaryIO, path: Path) -> None:
+    """A WebP (RIFF) file states its own length in bytes 4..7; a shorter file was cut short."""
+    fh.seek(4)
+    (stated,) = struct.unpack("<I", fh.read(4))
+    actual = os.fstat(fh.fileno()).st_size
+    if actual < stated + 8:
+        raise TruncatedImageError(
+            f"{path.name}: the WEBP file is truncated ({actual:,} of {stated + 8:,} bytes). "
+            "Copy it again from its source; samdesk never fills in missing pixels."
+        )
 
 
 def _is_deep_colour_png(fh: BinaryIO, fmt: str) -> bool:
