@@ -1,0 +1,313 @@
+"""SAM-family predictor: the :class:`samdesk.engine.backend.Backend` for SAM, MobileSAM, MedSAM.
+
+Mirrors segment-anything's ``SamPredictor`` (same arguments, coordinate frame, shapes, dtypes and
+-- with ``precision="fp32"`` -- the same results), and adds what an interactive app needs:
+``compute_embedding`` without changing state (background prefetch, caching), cancellation and
+progress between encoder steps, a per-call thread budget, typed errors for bad input.
+
+Coordinates everywhere: x, y in original-image pixels (x to the right, y down).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+import torch
+
+from samdesk.engine.backend import StepHook
+from samdesk.engine.embedding import Embedding
+from samdesk.engine.jobs import CancelToken
+from samdesk.engine.precision import autocast_for, resolve_precision
+from samdesk.engine.predictor_images import (
+    PREPROCESSING_MODES,
+    PREPROCESSING_VERSION,
+    check_image,
+    postprocess,
+    preprocess,
+)
+from samdesk.engine.predictor_prompts import check_prompt
+from samdesk.engine.predictor_threads import ensure_threads, thread_budget
+from samdesk.errors import DeviceError, InputError
+from samdesk.model.checkpoint import load_sam
+from samdesk.model.config import DISPLAY_NAMES
+from samdesk.model.hashing import checkpoint_sha256
+from samdesk.model.sam import Sam
+
+EMBEDDING_SHAPE = (256, 64, 64)
+
+
+def _resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise DeviceError(f"unknown device {device!r}; use 'cpu' or 'cuda'.") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(
+            "CUDA was requested but no CUDA GPU is usable here (no GPU, no driver, or a CPU-only "
+            "PyTorch). Choose the CPU instead."
+        )
+    if dev.type not in ("cpu", "cuda"):
+        raise DeviceError(f"device {device!r} is not supported; use 'cpu' or 'cuda'.")
+    return dev
+
+
+class Predictor:
+    """Encode an image once, then predict masks for any number of prompts.
+
+    Attributes:
+        name: e.g. "SAM ViT-B" (shown in the app).
+        arch: "vit_b", "vit_l", "vit_h", "tiny_vit" or "custom".
+        device: "cpu" or "cuda[:N]".
+        precision: "fp32" or "bf16" (what "auto" resolved to).
+        preprocessing: "sam" or "medsam".
+    """
+
+    def __init__(
+        self,
+        model: Sam,
+        *,
+        precision: str = "auto",
+        preprocessing: str = "sam",
+        checkpoint: str | os.PathLike[str] | None = None,
+        hash_cache_dir: str | os.PathLike[str] | None = None,
+        name: str | None = None,
+    ) -> None:
+        if preprocessing not in PREPROCESSING_MODES:
+            raise InputError(
+                f"preprocessing must be one of {', '.join(PREPROCESSING_MODES)}, not "
+                f"{preprocessing!r}."
+            )
+        self.model = model
+        self._torch_device = model.device
+        self.device = str(self._torch_device)
+        self.arch = model.config.arch
+        self.precision = resolve_precision(precision, self._torch_device)
+        self.preprocessing = preprocessing
+        base = DISPLAY_NAMES.get(self.arch, self.arch)
+        self.name = name or (
+            f"{base} (MedSAM preprocessing)" if preprocessing == "medsam" else base
+        )
+        self._checkpoint = Path(checkpoint) if checkpoint is not None else None
+        self._hash_cache_dir = hash_cache_dir
+        self._cache_key: str | None = None
+        self._click_threads = torch.get_num_threads()
+        self.reset_image()
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | os.PathLike[str],
+        device: str | torch.device | None = None,
+        precision: str = "auto",
+        preprocessing: str = "sam",
+        *,
+        expected_arch: str | None = None,
+        hash_cache_dir: str | os.PathLike[str] | None = None,
+    ) -> Predictor:
+        """Load a SAM / MobileSAM / MedSAM checkpoint (architecture read from the file).
+
+        Args:
+            device: None = CUDA when available, else CPU.
+            precision: "auto" (fastest that keeps the masks; see precision.py), "fp32", "bf16".
+            preprocessing: "sam" (SAM, MobileSAM, most fine-tunes) or "medsam".
+            expected_arch: refuse a file of another architecture (CheckpointError).
+            hash_cache_dir: where the checkpoint's SHA-256 is remembered (default: the user
+                cache folder).
+        """
+        dev = _resolve_device(device)
+        if preprocessing not in PREPROCESSING_MODES:
+            raise InputError(
+                f"preprocessing must be one of {', '.join(PREPROCESSING_MODES)}, not "
+                f"{preprocessing!r}."
+            )
+        resolve_precision(precision, dev)  # reject a bad value before the slow load
+        try:
+            model = load_sam(path, expected_arch=expected_arch, device=dev)
+        except torch.cuda.OutOfMemoryError:
+            raise DeviceError(
+                f"{path}: the GPU has too little free memory for this model; close other GPU "
+                "programs or use the CPU."
+            ) from None
+        if hash_cache_dir is None:
+            hash_cache_dir = platformdirs.user_cache_dir("samdesk")
+        return cls(
+            model,
+            precision=precision,
+            preprocessing=preprocessing,
+            checkpoint=path,
+            hash_cache_dir=hash_cache_dir,
+        )
+
+    # --- identity -----------------------------------------------------------------------------
+
+    @property
+    def cache_key(self) -> str:
+        """``sam:<sha256 of the checkpoint>:<precision>:<preprocessing version>``.
+
+        The hash is computed on first use (seconds for ViT-H) and remembered in a sidecar keyed
+        by path, size and mtime, so later sessions get it instantly. A predictor built from an
+        in-memory model hashes its weights instead.
+        """
+        if self._cache_key is None:
+            if self._checkpoint is not None:
+                digest = checkpoint_sha256(self._checkpoint, self._hash_cache_dir)
+            else:
+                digest = _state_dict_sha256(self.model)
+            version = PREPROCESSING_VERSION[self.preprocessing]
+            self._cache_key = f"sam:{digest}:{self.precision}:{version}"
+        return self._cache_key
+
+    # --- image state --------------------------------------------------------------------------
+
+    def reset_image(self) -> None:
+        self._features: torch.Tensor | None = None
+        self.original_size: tuple[int, int] | None = None
+        self.input_size: tuple[int, int] | None = None
+
+    @property
+    def is_image_set(self) -> bool:
+        return self._features is not None
+
+    def set_image(self, image: np.ndarray, image_format: str = "RGB") -> None:
+        """Encode ``image`` ((H, W, 3) uint8 RGB/BGR or (H, W) uint8 gray) for ``predict``."""
+        self.set_embedding(self.compute_embedding(check_image(image, image_format)))
+
+    def compute_embedding(
+        self,
+        image: np.ndarray,
+        *,
+        cancel: CancelToken | None = None,
+        num_threads: int | None = None,
+        step_hook: StepHook | None = None,
+    ) -> Embedding:
+        """Encode ``image`` ((H, W, 3) uint8 RGB or (H, W) gray) without changing state.
+
+        ``step_hook(done, total)`` is called between encoder steps (each block, each head of a
+        global-attention block); it may block or raise. ``cancel`` is checked at the same
+        points (CancelledError). ``num_threads`` limits this call's intra-op threads.
+        """
+        rgb = check_image(image)
+        key = self.cache_key
+        encoder = self.model.image_encoder
+        total = encoder.num_steps
+        done = 0
+
+        def on_step() -> None:
+            nonlocal done
+            done = min(done + 1, total)
+            if cancel is not None:
+                cancel.check()
+            if step_hook is not None:
+                step_hook(done, total)
+
+        with thread_budget(num_threads), torch.inference_mode():
+            if cancel is not None:
+                cancel.check()
+            x, input_size = preprocess(rgb, self.preprocessing, encoder.img_size)
+            with autocast_for(self.precision, self._torch_device):
+                features = encoder(x.to(self._torch_device), on_step)
+            features = features[0].float().cpu().numpy()
+        if step_hook is not None and done < total:
+            step_hook(total, total)
+        return Embedding(
+            features=features,
+            original_size=(int(rgb.shape[0]), int(rgb.shape[1])),
+            input_size=input_size,
+            model_key=key,
+        )
+
+    def set_embedding(self, embedding: Embedding) -> None:
+        """Make ``embedding`` (from this model's ``compute_embedding`` or a cache) current."""
+        if not isinstance(embedding, Embedding):
+            raise InputError(f"expected an Embedding, got {type(embedding).__name__}.")
+        if embedding.model_key != self.cache_key:
+            raise InputError(
+                "this embedding was computed by a different model, precision or preprocessing; "
+                "encode the image again with the current model."
+            )
+        feats = np.asarray(embedding.features)
+        if feats.shape != EMBEDDING_SHAPE:
+            raise InputError(
+                f"embedding features have shape {feats.shape}, expected {EMBEDDING_SHAPE}."
+            )
+        self._features = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))[None].to(
+            self._torch_device
+        )
+        self.original_size = tuple(embedding.original_size)  # type: ignore[assignment]
+        self.input_size = tuple(embedding.input_size)  # type: ignore[assignment]
+
+    def get_image_embedding(self) -> torch.Tensor:
+        """The current image embedding, (1, 256, 64, 64) float32 on the model's device."""
+        if self._features is None:
+            raise InputError("no image is set; call set_image(...) first.")
+        return self._features
+
+    # --- prompts ------------------------------------------------------------------------------
+
+    def predict(
+        self,
+        point_coords: np.ndarray | None = None,
+        point_labels: np.ndarray | None = None,
+        box: np.ndarray | None = None,
+        mask_input: np.ndarray | None = None,
+        multimask_output: bool = True,
+        return_logits: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Masks for the current image, as ``SamPredictor.predict``.
+
+        Returns masks (C, H, W) bool (float32 logits with ``return_logits``), scores (C,)
+        float32, low_res_logits (C, 256, 256) float32; C = 3 with ``multimask_output`` else 1.
+        """
+        if self._features is None or self.original_size is None or self.input_size is None:
+            raise InputError("no image is set; call set_image(...) before predict(...).")
+        prompt = check_prompt(
+            point_coords, point_labels, box, mask_input, self.original_size, self.input_size
+        )
+        ensure_threads(self._click_threads)
+        dev = self._torch_device
+        with torch.inference_mode():
+            points = None
+            if prompt.points is not None and prompt.labels is not None:
+                coords = torch.as_tensor(prompt.points, dtype=torch.float32, device=dev)[None]
+                labels = torch.as_tensor(prompt.labels, dtype=torch.int32, device=dev)[None]
+                points = (coords, labels)
+            boxes = None
+            if prompt.box is not None:
+                boxes = torch.as_tensor(prompt.box, dtype=torch.float32, device=dev)[None]
+            masks_in = None
+            if prompt.mask_input is not None:
+                masks_in = torch.as_tensor(prompt.mask_input, device=dev)[None]
+            pe = self.model.prompt_encoder
+            sparse, dense = pe(points=points, boxes=boxes, masks=masks_in)
+            low_res, iou = self.model.mask_decoder(
+                image_embeddings=self._features,
+                image_pe=pe.get_dense_pe(),
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                multimask_output=bool(multimask_output),
+            )
+            logits = postprocess(
+                low_res, self.input_size, self.original_size, self.model.image_encoder.img_size
+            )
+            masks = logits if return_logits else logits > self.model.mask_threshold
+            return (
+                masks[0].cpu().numpy(),
+                iou[0].float().cpu().numpy(),
+                low_res[0].float().cpu().numpy(),
+            )
+
+
+def _state_dict_sha256(model: torch.nn.Module) -> str:
+    digest = hashlib.sha256()
+    for key, value in model.state_dict().items():
+        digest.update(key.encode())
+        digest.update(
+            value.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes()
+        )
+    return digest.hexdigest()

@@ -1,0 +1,165 @@
+"""SAM's ViT image encoder (ViT-B/L/H and fine-tunes such as MedSAM), official parameter names.
+
+Input (B, 3, S, S) float32 normalised pixels (S = ``img_size``, 1024); output the image
+embedding (B, out_chans, S/16, S/16), (1, 256, 64, 64) for every released model.
+
+Attention runs through :func:`samdesk.model.attention.blocked_attention` (same result as the
+official code, several times faster on CPU). Setting ``attention_impl`` to ``"reference"`` or
+``"fused"`` on the encoder selects the other implementations (tests compare all three).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from samdesk.model.attention import blocked_attention, fused_attention, reference_attention
+from samdesk.model.common import LayerNorm2d, MLPBlock
+from samdesk.model.config import ViTConfig
+
+#: Called after every step of the encoder (used for progress, pausing and cancellation).
+StepCallback = Callable[[], None]
+
+_ATTENTION = {
+    "blocked": blocked_attention,
+    "reference": reference_attention,
+    "fused": fused_attention,
+}
+
+
+class PatchEmbed(nn.Module):
+    """16x16 patches -> tokens; (B, 3, S, S) -> (B, S/16, S/16, C)."""
+
+    def __init__(self, patch_size: int, in_chans: int, embed_dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).permute(0, 2, 3, 1)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with decomposed relative position bias (B, H, W, C) -> same."""
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool, input_size: tuple[int, int]):
+        super().__init__()
+        self.num_heads = num_heads
+        head_dim = dim // num_heads
+        self.scale = head_dim**-0.5
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+        self.rel_pos_h = nn.Parameter(torch.zeros(2 * input_size[0] - 1, head_dim))
+        self.rel_pos_w = nn.Parameter(torch.zeros(2 * input_size[1] - 1, head_dim))
+        self.impl = "blocked"
+
+    def forward(self, x: torch.Tensor, on_chunk: StepCallback | None = None) -> torch.Tensor:
+        b, h, w, _ = x.shape
+        qkv = self.qkv(x).reshape(b, h * w, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.reshape(3, b * self.num_heads, h * w, -1).unbind(0)
+        rel_pos = (self.rel_pos_h, self.rel_pos_w)
+        if self.impl == "blocked":
+            out = blocked_attention(q, k, v, self.scale, rel_pos, (h, w), on_chunk)
+        else:
+            out = _ATTENTION[self.impl](q, k, v, self.scale, rel_pos, (h, w))
+        out = out.view(b, self.num_heads, h, w, -1).permute(0, 2, 3, 1, 4).reshape(b, h, w, -1)
+        return self.proj(out)
+
+
+def window_partition(x: torch.Tensor, window: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """(B, H, W, C) -> (B * windows, window, window, C), zero-padding H, W up to a multiple."""
+    b, h, w, c = x.shape
+    pad_h = (window - h % window) % window
+    pad_w = (window - w % window) % window
+    if pad_h or pad_w:
+        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+    hp, wp = h + pad_h, w + pad_w
+    x = x.view(b, hp // window, window, wp // window, window, c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window, window, c), (hp, wp)
+
+
+def window_unpartition(
+    windows: torch.Tensor, window: int, pad_hw: tuple[int, int], hw: tuple[int, int]
+) -> torch.Tensor:
+    """Inverse of :func:`window_partition`, dropping the padding: -> (B, H, W, C)."""
+    hp, wp = pad_hw
+    h, w = hw
+    b = windows.shape[0] // (hp * wp // window // window)
+    x = windows.view(b, hp // window, wp // window, window, window, -1)
+    x = x.permute(0, 1, 3, 2, 4, 5).reshape(b, hp, wp, -1)
+    return x[:, :h, :w, :] if (hp > h or wp > w) else x
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block; windowed attention when ``window_size`` > 0, else global."""
+
+    def __init__(self, cfg: ViTConfig, window_size: int) -> None:
+        super().__init__()
+        dim = cfg.embed_dim
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        size = (cfg.grid, cfg.grid) if window_size == 0 else (window_size, window_size)
+        self.attn = Attention(dim, cfg.num_heads, cfg.qkv_bias, size)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = MLPBlock(dim, cfg.mlp_dim)
+        self.window_size = window_size
+
+    def forward(self, x: torch.Tensor, on_chunk: StepCallback | None = None) -> torch.Tensor:
+        shortcut = x
+        x = self.norm1(x)
+        if self.window_size > 0:
+            h, w = x.shape[1], x.shape[2]
+            x, pad_hw = window_partition(x, self.window_size)
+            x = self.attn(x)
+            x = window_unpartition(x, self.window_size, pad_hw, (h, w))
+        else:
+            x = self.attn(x, on_chunk)
+        x = shortcut + x
+        return x + self.mlp(self.norm2(x))
+
+
+class ImageEncoderViT(nn.Module):
+    """The ViT encoder: patch embedding, ``depth`` blocks, neck to ``out_chans`` channels."""
+
+    def __init__(self, cfg: ViTConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.img_size = cfg.img_size
+        self.patch_embed = PatchEmbed(cfg.patch_size, 3, cfg.embed_dim)
+        self.pos_embed = nn.Parameter(torch.zeros(1, cfg.grid, cfg.grid, cfg.embed_dim))
+        self.blocks = nn.ModuleList(
+            Block(cfg, 0 if i in cfg.global_attn_indexes else cfg.window_size)
+            for i in range(cfg.depth)
+        )
+        self.neck = nn.Sequential(
+            nn.Conv2d(cfg.embed_dim, cfg.out_chans, kernel_size=1, bias=False),
+            LayerNorm2d(cfg.out_chans),
+            nn.Conv2d(cfg.out_chans, cfg.out_chans, kernel_size=3, padding=1, bias=False),
+            LayerNorm2d(cfg.out_chans),
+        )
+
+    def set_attention_impl(self, impl: str) -> None:
+        """``"blocked"`` (default), ``"reference"`` (official) or ``"fused"`` (SDPA)."""
+        if impl not in _ATTENTION:
+            raise ValueError(f"unknown attention implementation {impl!r}")
+        for blk in self.blocks:
+            blk.attn.impl = impl
+
+    @property
+    def num_steps(self) -> int:
+        """How many times ``forward`` calls ``on_step``: one per block, one per head of a
+        global block, and one for the neck."""
+        heads = self.cfg.num_heads
+        return sum(1 + (heads if blk.window_size == 0 else 0) for blk in self.blocks) + 1
+
+    def forward(self, x: torch.Tensor, on_step: StepCallback | None = None) -> torch.Tensor:
+        x = self.patch_embed(x) + self.pos_embed
+        for blk in self.blocks:
+            x = blk(x, on_step)
+            if on_step is not None:
+                on_step()
+        x = self.neck(x.permute(0, 3, 1, 2))
+        if on_step is not None:
+            on_step()
+        return x
