@@ -100,7 +100,7 @@ def build_actions(window) -> Actions:
         a[name].setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         w.addAction(a[name])
     a["accept"] = _action(w, "&Accept object", w.accept_object, ("Return", "Enter"))
-    a["clear"] = _action(w, "&Clear object", w.annotator.clear_object, ("Esc",))
+    a["clear"] = _action(w, "&Clear object", w.clear_object, ("Esc",))
     a["remove_prompt"] = _action(
         w, "&Remove last prompt", w.annotator.remove_last_prompt, ("Backspace",)
     )

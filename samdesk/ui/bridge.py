@@ -6,6 +6,8 @@ import logging
 
 from PySide6.QtCore import QObject, Signal
 
+from samdesk.ui.qtcompat import emit
+
 log = logging.getLogger(__name__)
 
 
@@ -27,7 +29,7 @@ class WorkerBridge(QObject):
         if not self._attached:
             return
         try:
-            self.event.emit(event)
+            emit(self.event, event)
         except RuntimeError:  # the bridge was deleted while a worker thread was emitting
             log.debug("event %s after the bridge was deleted", type(event).__name__)
 

@@ -172,7 +172,7 @@ class MainWindow(QMainWindow):
         self.instances_panel.relabel_requested.connect(a.relabel)
         self.object_panel.candidate_chosen.connect(self.choose_candidate)
         self.object_panel.accept_requested.connect(self.accept_object)
-        self.object_panel.clear_requested.connect(a.clear_object)
+        self.object_panel.clear_requested.connect(self.clear_object)
         self.canvas.cursor_moved.connect(self._cursor_moved)
         self.canvas.zoom_changed.connect(lambda z: self.status_zoom.setText(f"{z * 100:.0f}%"))
         self.canvas.files_dropped.connect(self.open_paths)
@@ -347,8 +347,18 @@ class MainWindow(QMainWindow):
         self.labels_panel.choose_index(index)
 
     def accept_object(self) -> None:
+        if self.labels_panel.typing:  # Enter in the label search box
+            self.labels_panel.commit()
+            return
         if self.annotator.accept() is not None:
             self.project.mark_in_progress(self.annotator.current_id)
+
+    def clear_object(self) -> None:
+        if self.labels_panel.typing:  # Esc in the label search box leaves it
+            self.labels_panel.search.clear()
+            self.canvas.setFocus()
+            return
+        self.annotator.clear_object()
 
     def choose_candidate(self, index: int) -> None:
         session = self.annotator.session

@@ -36,6 +36,7 @@ from samdesk.errors import (
 )
 from samdesk.imaging import SUPPORTED_SUFFIXES, list_images
 from samdesk.ui.docbridge import DocumentView
+from samdesk.ui.qtcompat import emit
 
 if TYPE_CHECKING:
     from samdesk.ui.main_window import MainWindow
@@ -100,7 +101,7 @@ class ProjectController(QObject):
         """The document changed: schedule an autosave, update the title and file list."""
         if self.is_open:
             self._timer.start()
-        self.document_changed.emit()
+        emit(self.document_changed)
 
     # --- opening ----------------------------------------------------------------------------
 
@@ -265,7 +266,7 @@ class ProjectController(QObject):
         self._remove_autosave(target)
         self.window.settings.add_recent(target)
         self.window.statusBar().showMessage(f"Saved {target}", 4000)
-        self.document_changed.emit()
+        emit(self.document_changed)
         return True
 
     def autosave(self) -> bool:

@@ -39,10 +39,11 @@ def find_leaks() -> list[str]:
             continue
         title = widget.windowTitle() or widget.objectName()
         leaks.append(f"top-level widget {type(widget).__name__} {title!r} is still alive")
+    # type(obj), not isinstance: some objects (torch's deprecated aliases) warn on __class__
     for obj in gc.get_objects():
-        if isinstance(obj, QThread) and _valid(obj) and obj.isRunning():
+        if issubclass(type(obj), QThread) and _valid(obj) and obj.isRunning():
             leaks.append(f"QThread {obj.objectName()!r} is still running")
-        elif isinstance(obj, QTimer) and _valid(obj) and obj.isActive():
+        elif issubclass(type(obj), QTimer) and _valid(obj) and obj.isActive():
             owner = obj.parent()
             where = f" (child of {type(owner).__name__})" if owner is not None else ""
             leaks.append(f"QTimer {obj.objectName()!r}{where} is still active")
@@ -57,7 +58,7 @@ def clean_up() -> None:
     for obj in gc.get_objects():
         if isinstance(obj, QTimer) and _valid(obj) and obj.isActive():
             obj.stop()
-        elif isinstance(obj, QThread) and _valid(obj) and obj.isRunning():
+        elif issubclass(type(obj), QThread) and _valid(obj) and obj.isRunning():
             obj.requestInterruption()
             obj.quit()
             obj.wait(2000)
