@@ -56,7 +56,7 @@ def clean_up() -> None:
     from PySide6.QtWidgets import QApplication
 
     for obj in gc.get_objects():
-        if isinstance(obj, QTimer) and _valid(obj) and obj.isActive():
+        if issubclass(type(obj), QTimer) and _valid(obj) and obj.isActive():
             obj.stop()
         elif issubclass(type(obj), QThread) and _valid(obj) and obj.isRunning():
             obj.requestInterruption()

@@ -291,7 +291,7 @@ def test_prefetch_asks_for_the_next_images(fake) -> None:
 
 
 def test_keys_move_between_images_and_pick_labels(qtbot, fake) -> None:
-    window, worker = fake
+    window, _worker = fake
     ids = window.files.ids()
     window.canvas.setFocus()
     qtbot.keyClick(window.canvas, Qt.Key.Key_D)
