@@ -99,6 +99,18 @@ def build_actions(window) -> Actions:
     for name in ("undo", "redo"):
         a[name].setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         w.addAction(a[name])
+    # toolbar buttons with a fixed text (the menu's actions say what will be undone)
+    group = w.annotator.undo_group
+    a["undo_button"] = QAction("Undo", w)
+    a["undo_button"].triggered.connect(group.undo)
+    group.canUndoChanged.connect(a["undo_button"].setEnabled)
+    a["undo_button"].setEnabled(False)
+    a["redo_button"] = QAction("Redo", w)
+    a["redo_button"].triggered.connect(group.redo)
+    group.canRedoChanged.connect(a["redo_button"].setEnabled)
+    a["redo_button"].setEnabled(False)
+    group.undoTextChanged.connect(lambda text: a["undo_button"].setToolTip(f"Undo {text}"))
+    group.redoTextChanged.connect(lambda text: a["redo_button"].setToolTip(f"Redo {text}"))
     a["accept"] = _action(w, "&Accept object", w.accept_object, ("Return", "Enter"))
     a["clear"] = _action(w, "&Clear object", w.clear_object, ("Esc",))
     a["remove_prompt"] = _action(

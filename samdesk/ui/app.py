@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 from PySide6.QtCore import QTimer
@@ -34,6 +35,7 @@ def run_app(paths: list[str], model: str | None = None) -> int:
     settings = Settings(default_qsettings())
     window = MainWindow(settings)
     window.reporter.install()
+    _quit_on_signals(window)
     try:
         window.show()
         window.models.start(model)
@@ -45,3 +47,22 @@ def run_app(paths: list[str], model: str | None = None) -> int:
         window.shutdown()
         window.deleteLater()
     return int(code)
+
+
+def _quit_on_signals(window) -> None:
+    """Ctrl+C in the terminal or SIGTERM: autosave, stop the worker and quit (no questions).
+
+    Python runs signal handlers only between bytecodes, so a slow timer gives it the chance
+    while Qt's event loop waits.
+    """
+
+    def handler(signum: int, _frame: object) -> None:
+        log.info("signal %d: saving an autosave and quitting", signum)
+        QTimer.singleShot(0, window.terminate)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handler)
+    tick = QTimer(window)
+    tick.setObjectName("signal-tick")
+    tick.timeout.connect(lambda: None)
+    tick.start(250)

@@ -185,6 +185,7 @@ class ImageCanvas(QGraphicsView):
         self.brush_radius = 8.0
 
         self.object_item = MaskItem()
+        self.object_item.highlight = True
         self.object_item.setZValue(20)
         self.scene().addItem(self.object_item)
         self._instance_items: dict[str, MaskItem] = {}
@@ -341,7 +342,7 @@ class ImageCanvas(QGraphicsView):
 
     def set_object_mask(self, mask: np.ndarray | None, color: tuple[int, int, int]) -> None:
         """The object being segmented ((H, W) bool), drawn above the instances."""
-        self.object_item.set_mask(mask, color)
+        self.object_item.set_mask(mask, color, fill_alpha=0.45)
 
     def set_instance(
         self,

@@ -511,6 +511,12 @@ class MainWindow(QMainWindow):
         self.shutdown()
         event.accept()
 
+    def terminate(self) -> None:
+        """Quit without asking (a signal from the terminal): autosave, stop, close."""
+        self.project.autosave()
+        self.shutdown()
+        self.close()
+
     def shutdown(self) -> bool:
         """Stop the worker (at most CLOSE_TIMEOUT s), save the layout; True if threads ended."""
         if self._closed:

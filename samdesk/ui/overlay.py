@@ -64,6 +64,9 @@ class MaskItem(QGraphicsItem):
         self._rect = QRectF()
         self._color = QColor(255, 200, 0)
         self._fill_alpha = FILL_ALPHA
+        #: draw the outline as white over a dark halo (the object being segmented) instead of
+        #: in the label's colour (accepted objects), so it stands out on any image
+        self.highlight = False
         self.on_painted: Callable[[float], None] | None = None
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, False)
 
@@ -131,10 +134,16 @@ class MaskItem(QGraphicsItem):
     ) -> None:
         if self._image is not None:
             painter.drawImage(self._rect.topLeft(), self._image)
-            pen = QPen(self._color, OUTLINE_WIDTH)
-            pen.setCosmetic(True)
-            painter.setPen(pen)
             painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawPath(self._path)
+            pens = (
+                [(QColor(0, 0, 0, 170), OUTLINE_WIDTH + 2), (QColor(255, 255, 255), OUTLINE_WIDTH)]
+                if self.highlight
+                else [(self._color, OUTLINE_WIDTH)]
+            )
+            for color, width in pens:
+                pen = QPen(color, width)
+                pen.setCosmetic(True)
+                painter.setPen(pen)
+                painter.drawPath(self._path)
         if self.on_painted is not None:
             self.on_painted(time.perf_counter())

@@ -433,7 +433,7 @@ class ObjectPanel(QWidget):
                 parts.append(f"{edits} brush edit{'s' if edits != 1 else ''}")
             if waiting:
                 parts.append("segmenting …")
-            elif scores is not None and len(scores) == 1:
+            elif scores is not None and len(scores) == 1 and not edits:
                 parts.append(f"predicted IoU {scores[0]:.2f}")
             text = ", ".join(parts)
         self.info.setText(text)

@@ -72,18 +72,23 @@ def resources_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "resources"
 
 
-def sample_path(cache: Path | None = None) -> Path:
-    """Path of the sample image: the copy in ``resources/`` when present, else one written
-    (once) into ``cache`` or the embedding cache folder."""
+def sample_path(folder: Path | None = None) -> Path:
+    """A copy of the sample image the user may annotate: in ``folder`` (default: the user data
+    folder's ``sample`` sub-folder), so its project is saved there and never next to the
+    installed resources. Copied from ``resources/`` when present, else drawn."""
+    from samdesk.engine.paths import data_dir
+
+    target = (folder or data_dir() / "sample") / SAMPLE_NAME
+    if target.is_file():
+        return target
     shipped = resources_dir() / SAMPLE_NAME
     if shipped.is_file():
-        return shipped
-    from samdesk.engine.paths import cache_dir
-
-    target = (cache or cache_dir()) / SAMPLE_NAME
-    if not target.is_file():
-        write_sample(target)
-    return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_bytes(shipped.read_bytes())
+        tmp.replace(target)
+        return target
+    return write_sample(target)
 
 
 def write_sample(path: Path) -> Path:

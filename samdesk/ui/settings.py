@@ -88,13 +88,13 @@ class Settings:
         return self._string_list("recent")[:MAX_RECENT]
 
     def add_recent(self, path: str | Path) -> None:
-        text = str(Path(path))
+        text = str(Path(path).resolve())
         items = [p for p in self.recent() if p != text]
         self.store.setValue("recent", [text, *items][:MAX_RECENT])
 
     def remove_recent(self, path: str | Path) -> None:
-        text = str(Path(path))
-        self.store.setValue("recent", [p for p in self.recent() if p != text])
+        texts = {str(Path(path)), str(Path(path).resolve())}
+        self.store.setValue("recent", [p for p in self.recent() if p not in texts])
 
     # --- model ------------------------------------------------------------------------------
 
