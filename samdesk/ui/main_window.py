@@ -50,12 +50,19 @@ CLOSE_TIMEOUT = 2.0
 WorkerFactory = Callable[[Callable[[object], None]], Any]
 
 
-def default_worker_factory(on_event: Callable[[object], None]) -> Any:
-    """The real inference worker: Classic backend until a model loads, QThreads, caches."""
+def real_worker(on_event: Callable[[object], None], disk_cache: Any) -> Any:
+    """The inference worker: Classic backend until a model loads, its loops in QThreads,
+    embeddings cached in memory and in ``disk_cache``."""
+    from samdesk.engine.cache import MemoryCache
     from samdesk.engine.worker import InferenceWorker
     from samdesk.ui.qt_threads import qt_thread_factory
 
-    return InferenceWorker(on_event, thread_factory=qt_thread_factory)
+    return InferenceWorker(
+        on_event,
+        memory_cache=MemoryCache(),
+        disk_cache=disk_cache,
+        thread_factory=qt_thread_factory,
+    )
 
 
 class MainWindow(QMainWindow):
@@ -63,7 +70,7 @@ class MainWindow(QMainWindow):
         self,
         settings: Settings,
         *,
-        worker_factory: WorkerFactory = default_worker_factory,
+        worker_factory: WorkerFactory | None = None,
         dialogs: Dialogs | None = None,
     ) -> None:
         super().__init__()
@@ -114,7 +121,15 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(widget)
 
         self.bridge = WorkerBridge(self)
-        self.worker = worker_factory(self.bridge.on_event)
+        self.disk_cache: Any = None
+        if worker_factory is None:
+            from samdesk.engine.cache import DiskCache
+
+            self.disk_cache = DiskCache()
+            self.worker = real_worker(self.bridge.on_event, self.disk_cache)
+        else:
+            self.worker = worker_factory(self.bridge.on_event)
+        self._cache_warned = False
         self.annotator.worker = self.worker
         self.bridge.event.connect(self.annotator.handle_event)
         self.models = ModelController(self)
@@ -156,9 +171,7 @@ class MainWindow(QMainWindow):
         a.image_failed.connect(self._image_failed)
         a.embedding_ready.connect(self._embedding_ready)
         a.prompt_answered.connect(self._prompt_answered)
-        a.prefetched.connect(
-            lambda iid, state, _s: self.files.mark_prefetched(iid, state != "failed")
-        )
+        a.prefetched.connect(self._prefetched)
         a.message.connect(lambda text, kind: self.messages.show_message(text, kind))
         a.worker_error.connect(self.reporter.report_message)
         a.backend_ready.connect(self.models.on_backend_ready)
@@ -299,11 +312,23 @@ class MainWindow(QMainWindow):
         self.messages.show_message(message, "error")
         self._prefetch_next()
 
+    def _check_cache(self) -> None:
+        """The disk cache went read-only or full: say so once (embeddings stay in memory)."""
+        warning = getattr(self.disk_cache, "warning", None)
+        if warning and not self._cache_warned:
+            self._cache_warned = True
+            self.messages.show_message(warning, "warning")
+
     def _embedding_ready(self, image_id: int, seconds: float, source: str) -> None:
+        self._check_cache()
         where = {"computed": "", "memory": " (cached)", "disk": " (from disk cache)"}.get(
             source, f" ({source})"
         )
         self.status_encoder.setText(f"Encoder: {seconds:.2f} s{where}")
+
+    def _prefetched(self, image_id: int, state: str, _seconds: float) -> None:
+        self.files.mark_prefetched(image_id, state != "failed")
+        self._check_cache()
 
     def _prompt_answered(self, latency: float, decoder: float) -> None:
         self.status_click.setText(f"Click: {latency * 1000:.0f} ms")

@@ -39,12 +39,12 @@ def make_window(qtbot, tmp_path: Path):
     made = []
 
     def make(*, worker_factory=None, dialogs=None, settings_file: Path | None = None):
-        from samdesk.ui.main_window import MainWindow, default_worker_factory
+        from samdesk.ui.main_window import MainWindow
 
         settings = settings_at(settings_file or tmp_path / "settings.ini")
         window = MainWindow(
             settings,
-            worker_factory=worker_factory or default_worker_factory,
+            worker_factory=worker_factory,
             dialogs=dialogs or ScriptedDialogs(),
         )
         window.resize(1200, 800)
