@@ -361,7 +361,8 @@ class Document:
         image = self.image(image_id)
         if instance_id is not None and instance_id in self._instances:
             raise InputError(f"Object id {instance_id} is already in use.")
-        area = rle.area(counts, image.height, image.width)
+        runs = rle.compact(rle.counts_from_string(counts, image.height, image.width), *image.size)
+        area = rle.area_of(runs)
         now = utc_now()
         record = InstanceRecord(
             id=self._next_instance if instance_id is None else int(instance_id),
@@ -371,11 +372,12 @@ class Document:
             height=image.height,
             width=image.width,
             area=area,
-            bbox=box_of(counts, image.height, image.width) if area else None,
+            bbox=box_of(runs, image.height) if area else None,
             score=_clean_score(score),
             prompts=_json_copy(prompts),
             created=now,
             modified=now,
+            runs=runs,
         )
         self._put_instance(record)
         return record.id
@@ -393,7 +395,7 @@ class Document:
             )
         if record.label not in self._categories:
             self.add_category(record.label)
-        self._put_instance(record)
+        self._put_instance(_with_runs(record))
         return record.id
 
     def _put_instance(self, record: InstanceRecord) -> None:
@@ -425,9 +427,10 @@ class Document:
                     f"{old.width} x {old.height} (width x height)."
                 )
             counts = rle.encode(mask)
-            area = rle.area(counts, old.height, old.width)
+            runs = rle.compact(rle.counts_from_string(counts, old.height, old.width), *mask.shape)
+            area = rle.area_of(runs)
             changes.update(
-                rle=counts, area=area, bbox=box_of(counts, old.height, old.width) if area else None
+                rle=counts, runs=runs, area=area, bbox=box_of(runs, old.height) if area else None
             )
         if label is not None:
             changes["label"] = self.add_category(label).name
@@ -455,7 +458,7 @@ class Document:
             raise InputError(f"The record for object {record.id} belongs to another image.")
         if record.label not in self._categories:
             self.add_category(record.label)
-        self._instances[record.id] = record
+        self._instances[record.id] = _with_runs(record)
         self._changed()
         return old
 
@@ -561,6 +564,14 @@ class Document:
         self._next_category = other._next_category
         if count_as_change:
             self._changed()
+
+
+def _with_runs(record: InstanceRecord) -> InstanceRecord:
+    """The record with its run lengths (checked) attached."""
+    if record.runs is not None:
+        return record
+    runs = rle.counts_from_string(record.rle, record.height, record.width)
+    return _replace(record, runs=rle.compact(runs, record.height, record.width))
 
 
 def _sort_in_place(records: dict[int, Any]) -> None:

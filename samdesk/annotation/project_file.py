@@ -23,7 +23,10 @@ import os
 from pathlib import Path, PurePath
 from typing import Any
 
+import numpy as np
+
 from samdesk import __version__
+from samdesk.annotation import rle
 from samdesk.annotation.records import STATUSES, Category, ImageRecord, InstanceRecord, utc_now
 from samdesk.annotation.safe_io import atomic_write
 from samdesk.errors import CorruptProjectError, ProjectError, ProjectVersionError
@@ -161,6 +164,7 @@ def read_project(path: Path, doc: Any) -> Any:
         err.path = path  # type: ignore[attr-defined]
         raise err
     _Reader(path, doc).fill(content)
+    doc.revision = 0
     doc.mark_saved(path, 0)
     return doc
 
@@ -171,6 +175,7 @@ class _Reader:
     def __init__(self, path: Path, doc: Any) -> None:
         self.path = path
         self.doc = doc
+        self.instance_ids: set[int] = set()
 
     def fail(self, where: str, problem: str) -> CorruptProjectError:
         return corrupt(self.path, f"{where}: {problem}")
@@ -232,8 +237,26 @@ class _Reader:
             doc._images[image.id] = image
             doc._by_path[os.path.normcase(str(image.path))] = image.id
             doc._by_image[image.id] = {}
-        for n, entry in enumerate(self.records(content, "instances")):
+        entries = [
             self.instance(entry, f"instances[{n}]")
+            for n, entry in enumerate(self.records(content, "instances"))
+        ]
+        try:
+            all_runs = rle.counts_from_strings(
+                [e["counts"] for e in entries], [tuple(e["size"]) for e in entries]
+            )
+        except rle.RleError as err:
+            index = getattr(err, "index", 0)
+            raise self.fail(f"instances[{index}].counts", str(err)) from None
+        for entry, runs in zip(entries, all_runs, strict=True):
+            record = _record(entry, runs)
+            doc._instances[record.id] = record
+            doc._by_image[record.image_id][record.id] = None
+        for records_by_id in (doc._images, doc._instances):
+            if list(records_by_id) != sorted(records_by_id):
+                ordered = sorted(records_by_id.items())
+                records_by_id.clear()
+                records_by_id.update(ordered)
         ids = content.get("next_ids", {})
         doc._next_image = max([doc._next_image, *(i + 1 for i in doc._images)])
         doc._next_instance = max([doc._next_instance, *(i + 1 for i in doc._instances)])
@@ -243,42 +266,80 @@ class _Reader:
                 if isinstance(ids.get(key), int):
                     setattr(doc, attr, max(getattr(doc, attr), ids[key]))
 
-    def instance(self, entry: Any, where: str) -> None:
-        doc = self.doc
+    def instance(self, entry: Any, where: str) -> dict[str, Any]:
+        """Check one object entry; a quick test first, the precise complaint only on failure."""
+        try:
+            size, bbox, score = entry["size"], entry.get("bbox"), entry.get("score")
+            quick = (
+                type(entry["id"]) is int
+                and type(entry["image_id"]) is int
+                and type(entry["label"]) is str
+                and type(entry["counts"]) is str
+                and type(entry["area"]) is int
+                and type(entry["created"]) is str
+                and type(entry["modified"]) is str
+                and type(size) is list
+                and len(size) == 2
+                and type(size[0]) is int
+                and type(size[1]) is int
+                and (bbox is None or (type(bbox) is list and len(bbox) == 4))
+                and (score is None or type(score) in (int, float))
+            )
+        except (KeyError, TypeError, AttributeError):
+            quick = False
+        if not quick or (bbox is not None and not all(type(v) is int for v in bbox)):
+            self._explain(entry, where)
+        image = self.doc._images.get(entry["image_id"])
+        if image is None:
+            raise self.fail(f"{where}.image_id", f"no image has id {entry['image_id']}")
+        if [image.height, image.width] != size:
+            raise self.fail(f"{where}.size", "does not match the image's size")
+        if entry["id"] in self.instance_ids:
+            raise self.fail(f"{where}.id", f"object id {entry['id']} appears twice")
+        self.instance_ids.add(entry["id"])
+        if entry["label"] not in self.doc._categories:
+            self.doc.add_category(entry["label"])
+        return entry
+
+    def _explain(self, entry: Any, where: str) -> None:
+        """Raise the precise CorruptProjectError for an object entry that failed the quick test."""
         size = self.field(entry, "size", list, where)
-        if len(size) != 2 or not all(isinstance(v, int) and v >= 0 for v in size):
+        if len(size) != 2 or not all(type(v) is int and v >= 0 for v in size):
             raise self.fail(f"{where}.size", f"expected [height, width], got {size!r}")
         bbox = self.field(entry, "bbox", list, where, optional=True)
-        if bbox is not None and (len(bbox) != 4 or not all(isinstance(v, int) for v in bbox)):
+        if bbox is not None and (len(bbox) != 4 or not all(type(v) is int for v in bbox)):
             raise self.fail(f"{where}.bbox", f"expected [x, y, w, h], got {bbox!r}")
-        counts = self.field(entry, "counts", str, where)
-        if not counts.isascii():
-            raise self.fail(f"{where}.counts", "not a COCO RLE string")
-        record = InstanceRecord(
-            id=self.field(entry, "id", int, where),
-            image_id=self.field(entry, "image_id", int, where),
-            label=self.field(entry, "label", str, where),
-            rle=counts,
-            height=size[0],
-            width=size[1],
-            area=self.field(entry, "area", int, where),
-            bbox=None if bbox is None else tuple(bbox),
-            score=self.field(entry, "score", float, where, optional=True),
-            prompts=entry.get("prompts"),
-            created=self.field(entry, "created", str, where),
-            modified=self.field(entry, "modified", str, where),
-        )
-        image = doc._images.get(record.image_id)
-        if image is None:
-            raise self.fail(f"{where}.image_id", f"no image has id {record.image_id}")
-        if (image.height, image.width) != (record.height, record.width):
-            raise self.fail(f"{where}.size", "does not match the image's size")
-        if record.id in doc._instances:
-            raise self.fail(f"{where}.id", f"object id {record.id} appears twice")
-        if record.label not in doc._categories:
-            doc.add_category(record.label)
-        doc._instances[record.id] = record
-        doc._by_image[record.image_id][record.id] = None
+        for key, kind in (
+            ("id", int),
+            ("image_id", int),
+            ("label", str),
+            ("counts", str),
+            ("area", int),
+            ("created", str),
+            ("modified", str),
+        ):
+            self.field(entry, key, kind, where)
+        self.field(entry, "score", float, where, optional=True)
+
+
+def _record(entry: dict[str, Any], runs: np.ndarray) -> InstanceRecord:
+    height, width = entry["size"]
+    bbox = entry.get("bbox")
+    return InstanceRecord(
+        id=entry["id"],
+        image_id=entry["image_id"],
+        label=entry["label"],
+        rle=entry["counts"],
+        height=height,
+        width=width,
+        area=entry["area"],
+        bbox=None if bbox is None else tuple(bbox),
+        score=entry.get("score"),
+        prompts=entry.get("prompts"),
+        created=entry["created"],
+        modified=entry["modified"],
+        runs=rle.compact(runs, height, width),
+    )
 
 
 def _resolve(stored: str, absolute: str | None, folder: Path) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import colorsys
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -108,6 +108,11 @@ class ImageRecord:
     def name(self) -> str:
         return self.path.name
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(height, width)``, the shape of this image's masks."""
+        return self.height, self.width
+
 
 @dataclass(frozen=True)
 class InstanceRecord:
@@ -133,10 +138,17 @@ class InstanceRecord:
     prompts: Any = None
     created: str = ""
     modified: str = ""
+    #: The checked run lengths of ``rle`` (filled in by the Document; parsed on demand if not).
+    runs: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    def _runs(self) -> np.ndarray:
+        if self.runs is not None:
+            return self.runs
+        return rle.counts_from_string(self.rle, self.height, self.width)
 
     def mask(self) -> np.ndarray:
         """The ``height x width`` bool mask (decoded now; not cached)."""
-        return rle.decode(self.rle, self.height, self.width)
+        return rle.paint(self._runs(), self.height, self.width)
 
     def crop(self, pad: int = 0) -> tuple[np.ndarray, tuple[int, int]]:
         """The mask inside its box grown by ``pad`` (clipped to the image) and its top-left
@@ -146,12 +158,13 @@ class InstanceRecord:
         x, y, w, h = self.bbox
         x0, y0 = max(0, x - pad), max(0, y - pad)
         x1, y1 = min(self.width, x + w + pad), min(self.height, y + h + pad)
-        return rle.decode_crop(self.rle, self.height, self.width, (x0, y0, x1, y1)), (x0, y0)
+        box = (x0, y0, x1, y1)
+        return rle.paint_crop(self._runs(), self.height, self.width, box), (x0, y0)
 
 
-def box_of(counts: str, height: int, width: int) -> tuple[int, int, int, int] | None:
-    """``(x, y, w, h)`` of a compressed RLE's foreground, None when empty."""
-    corners = rle.bbox(counts, height, width)
+def box_of(runs: np.ndarray, height: int) -> tuple[int, int, int, int] | None:
+    """``(x, y, w, h)`` of a mask's foreground from its run lengths, None when empty."""
+    corners = rle.bbox_of(runs, height)
     if corners is None:
         return None
     x0, y0, x1, y1 = corners

@@ -14,6 +14,8 @@ for the sizes samdesk handles.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from pycocotools import mask as coco_mask
 
@@ -43,42 +45,108 @@ def counts_from_string(counts: str, height: int, width: int) -> np.ndarray:
     Raises :class:`RleError` when a character is outside the alphabet, a number is cut off, a
     run length is negative, or the runs do not cover exactly ``height * width`` pixels.
     """
-    if not counts.isascii():
-        raise RleError("RLE counts string has characters outside the COCO alphabet ('0'..'o')")
-    raw = np.frombuffer(counts.encode("ascii"), dtype=np.uint8)
-    if raw.size == 0:
-        return _checked(np.zeros(0, dtype=np.int64), height, width)
-    values = raw.astype(np.int64) - 48
-    if values.min() < 0 or values.max() > 63:
-        raise RleError("RLE counts string has characters outside the COCO alphabet ('0'..'o')")
+    return counts_from_strings([counts], [(height, width)])[0]
+
+
+def counts_from_strings(
+    counts: Sequence[str], sizes: Sequence[tuple[int, int]]
+) -> list[np.ndarray]:
+    """:func:`counts_from_string` for many strings at once (one vectorised pass; a project's
+    10,000 masks take a few tenths of a second). ``sizes`` are ``(height, width)`` pairs.
+
+    A malformed string raises :class:`RleError` whose ``index`` attribute says which one.
+    """
+    if len(counts) != len(sizes):
+        raise RleError(f"{len(counts)} RLE strings but {len(sizes)} sizes")
+    if not counts:
+        return []
+    for index, text in enumerate(counts):
+        if not isinstance(text, str) or not text.isascii():
+            raise _at(index, "RLE counts string has characters outside the COCO alphabet")
+    lengths = np.fromiter((len(t) for t in counts), dtype=np.int64, count=len(counts))
+    raw = np.frombuffer("".join(counts).encode("ascii"), dtype=np.uint8)
+    string_end = np.cumsum(lengths)
+    bad = np.flatnonzero((raw < 48) | (raw > 111))
+    if bad.size:
+        raise _at(
+            _owner(bad[0], string_end),
+            "RLE counts string has characters outside the COCO alphabet ('0'..'o')",
+        )
+    values = raw - np.uint8(48)
     more = (values & 0x20) != 0
-    if more[-1]:
-        raise RleError("RLE counts string ends in the middle of a number")
+    nonempty = np.flatnonzero(lengths)
+    cut = nonempty[more[string_end[nonempty] - 1]]
+    if cut.size:
+        raise _at(int(cut[0]), "RLE counts string ends in the middle of a number")
     ends = np.flatnonzero(~more)
     starts = np.concatenate(([0], ends[:-1] + 1))
-    group_count = ends - starts + 1
-    if group_count.max() > _MAX_GROUPS:
-        raise RleError("RLE counts string holds a number too large for any image")
-    position = np.arange(values.size) - np.repeat(starts, group_count)
-    numbers = np.add.reduceat((values & 0x1F) << (5 * position), starts)
+    groups = ends - starts + 1
+    longest = int(groups.max()) if groups.size else 0
+    if longest > _MAX_GROUPS:
+        raise _at(
+            _owner(ends[np.argmax(groups)], string_end),
+            "RLE counts string holds a number too large for any image",
+        )
+    # Each number is 5-bit groups, least significant first; add them group by group.
+    low = (values & 0x1F).astype(np.int64)
+    numbers = low[starts]
+    for g in range(1, longest):
+        has = np.flatnonzero(groups > g)
+        numbers[has] += low[starts[has] + g] << (5 * g)
     negative = (values[ends] & 0x10) != 0
-    numbers[negative] -= np.left_shift(1, 5 * group_count[negative])
-    # Counts after the second are stored as differences to the count two places before.
+    numbers[negative] -= np.left_shift(1, 5 * groups[negative])
+    # Numbers per string, and each number's index k within its string.
+    per_string = np.diff(np.searchsorted(ends, string_end), prepend=0)
+    first = np.cumsum(per_string) - per_string
+    k = np.arange(numbers.size) - np.repeat(first, per_string)
+    # Counts after the second are stored as differences to the count two places before: a running
+    # sum along each string's odd counts (from k = 1) and its even counts from k = 2.
+    owner = np.repeat(np.arange(len(counts)), per_string)
     runs = numbers.copy()
-    runs[1::2] = np.cumsum(numbers[1::2])
-    runs[2::2] = np.cumsum(numbers[2::2])
-    return _checked(runs, height, width)
+    for stream in (np.flatnonzero(k % 2 == 1), np.flatnonzero((k % 2 == 0) & (k >= 2))):
+        summed = np.cumsum(numbers[stream])
+        starts_here = np.flatnonzero(np.diff(owner[stream], prepend=-1))
+        lengths_here = np.diff(np.append(starts_here, stream.size))
+        restart = summed[starts_here] - numbers[stream][starts_here]
+        runs[stream] = summed - np.repeat(restart, lengths_here)
+    negative_run = np.flatnonzero(runs < 0)
+    if negative_run.size:
+        raise _at(
+            int(np.searchsorted(first + per_string, negative_run[0], side="right")),
+            "RLE has a negative run length",
+        )
+    totals = np.add.reduceat(runs, first) if runs.size else np.zeros(len(counts), np.int64)
+    totals[per_string == 0] = 0
+    expected = np.array([h * w for h, w in sizes], dtype=np.int64)
+    wrong = np.flatnonzero(totals != expected)
+    if wrong.size:
+        i = int(wrong[0])
+        h, w = sizes[i]
+        raise _at(i, f"RLE covers {totals[i]} pixels but the mask is {h} x {w} = {h * w}")
+    bounds = np.append(first, runs.size).tolist()
+    return [runs[bounds[i] : bounds[i + 1]] for i in range(len(counts))]
 
 
-def _checked(runs: np.ndarray, height: int, width: int) -> np.ndarray:
+def _owner(position: int, string_end: np.ndarray) -> int:
+    return int(np.searchsorted(string_end, position, side="right"))
+
+
+def _at(index: int, message: str) -> RleError:
+    err = RleError(message)
+    err.index = index  # type: ignore[attr-defined]
+    return err
+
+
+def _checked(runs: np.ndarray, height: int, width: int, index: int = 0) -> np.ndarray:
     if height < 0 or width < 0:
-        raise RleError(f"mask size {height} x {width} is negative")
+        raise _at(index, f"mask size {height} x {width} is negative")
     if runs.size and runs.min() < 0:
-        raise RleError("RLE has a negative run length")
+        raise _at(index, "RLE has a negative run length")
     total = int(runs.sum())
     if total != height * width:
-        raise RleError(
-            f"RLE covers {total} pixels but the mask is {height} x {width} = {height * width}"
+        raise _at(
+            index,
+            f"RLE covers {total} pixels but the mask is {height} x {width} = {height * width}",
         )
     return runs
 
@@ -94,11 +162,16 @@ def counts_to_string(runs: np.ndarray | list[int], height: int, width: int) -> s
 
 def decode(counts: str, height: int, width: int) -> np.ndarray:
     """The ``H x W`` ``bool`` mask of a compressed RLE string (checked first)."""
-    runs = counts_from_string(counts, height, width)
-    return _paint(runs, height, width)
+    return paint(counts_from_string(counts, height, width), height, width)
 
 
-def _paint(runs: np.ndarray, height: int, width: int) -> np.ndarray:
+def compact(runs: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Run lengths in the smallest safe integer type (int32 below 2**31 pixels) for keeping."""
+    return runs.astype(np.int32) if height * width < 2**31 else runs
+
+
+def paint(runs: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The ``H x W`` ``bool`` mask of checked run lengths."""
     values = np.zeros(runs.size, dtype=bool)
     values[1::2] = True
     # Column-major runs: the transposed view is Fortran-ordered, which numpy handles as any array.
@@ -106,17 +179,22 @@ def _paint(runs: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def decode_crop(counts: str, height: int, width: int, box: tuple[int, int, int, int]) -> np.ndarray:
-    """Only the pixels inside ``box = (x0, y0, x1, y1)`` (exclusive ends) of a compressed RLE.
+    """Only the pixels inside ``box`` of a compressed RLE string; see :func:`paint_crop`."""
+    return paint_crop(counts_from_string(counts, height, width), height, width, box)
 
-    Returns a ``(y1 - y0) x (x1 - x0)`` ``bool`` array. Cheaper than :func:`decode` for a small
+
+def paint_crop(
+    runs: np.ndarray, height: int, width: int, box: tuple[int, int, int, int]
+) -> np.ndarray:
+    """Only the pixels inside ``box = (x0, y0, x1, y1)`` (exclusive ends) of checked run lengths.
+
+    Returns a ``(y1 - y0) x (x1 - x0)`` ``bool`` array. Cheaper than :func:`paint` for a small
     object in a large image because only the columns ``x0 .. x1 - 1`` are expanded.
     """
     x0, y0, x1, y1 = box
-    runs = counts_from_string(counts, height, width)
-    ends = np.cumsum(runs)
+    ends = np.cumsum(runs, dtype=np.int64)
     first, last = x0 * height, x1 * height
-    clipped = np.clip(ends, first, last)
-    lengths = np.diff(clipped, prepend=first)
+    lengths = np.diff(np.clip(ends, first, last), prepend=first)
     values = np.zeros(runs.size, dtype=bool)
     values[1::2] = True
     columns = np.repeat(values, lengths).reshape(x1 - x0, height)
@@ -125,13 +203,21 @@ def decode_crop(counts: str, height: int, width: int, box: tuple[int, int, int, 
 
 def area(counts: str, height: int, width: int) -> int:
     """Number of foreground pixels."""
-    return int(counts_from_string(counts, height, width)[1::2].sum())
+    return area_of(counts_from_string(counts, height, width))
+
+
+def area_of(runs: np.ndarray) -> int:
+    return int(runs[1::2].sum(dtype=np.int64))
 
 
 def bbox(counts: str, height: int, width: int) -> tuple[int, int, int, int] | None:
     """Tight box ``(x0, y0, x1, y1)`` (exclusive ends, pixels) of the foreground; None if empty."""
-    runs = counts_from_string(counts, height, width)
-    ends = np.cumsum(runs)
+    return bbox_of(counts_from_string(counts, height, width), height)
+
+
+def bbox_of(runs: np.ndarray, height: int) -> tuple[int, int, int, int] | None:
+    """:func:`bbox` of checked run lengths."""
+    ends = np.cumsum(runs, dtype=np.int64)
     begins = (ends - runs)[1::2]
     stops = ends[1::2]
     keep = stops > begins

@@ -27,13 +27,12 @@ from samdesk.annotation.formats.common import (
     check_points,
     expected_image_path,
     find_image,
-    instance_polygons,
     is_int,
     is_number,
     read_json,
 )
 from samdesk.annotation.formats.report import ExportReport, ImportReport
-from samdesk.annotation.geometry import DEFAULT_TOLERANCE, flat_ring, rings_to_rle
+from samdesk.annotation.geometry import flat_ring, padded, rings_to_rle, trace_many
 from samdesk.annotation.project_file import relative_path
 from samdesk.annotation.records import is_color
 from samdesk.errors import InputError
@@ -47,12 +46,14 @@ AS_RLE_INEXACT = "written as RLE because polygons could not reproduce the mask"
 AS_RLE_ASKED = "written as RLE (asked for)"
 
 _MAX_SIDE = 1 << 20
+_CHUNK = 256  # objects traced together
 
 
-def export(
-    doc: Any, out: Path, *, rle: bool = False, tolerance: float = DEFAULT_TOLERANCE
-) -> ExportReport:
-    """Write ``out`` (a ``.json`` file; a folder gets ``annotations.json`` inside)."""
+def export(doc: Any, out: Path, *, rle: bool = False, tolerance: float = 0.0) -> ExportReport:
+    """Write ``out`` (a ``.json`` file; a folder gets ``annotations.json`` inside).
+
+    ``tolerance`` (pixels) simplifies the polygons; the default 0 writes exact pixel outlines.
+    """
     if out.is_dir():
         out = out / "annotations.json"
     report = ExportReport("coco")
@@ -68,24 +69,28 @@ def export(
         for image in doc.images
     ]
     annotations = []
-    for instance in doc.instances:
-        if instance.bbox is None:
-            report.dropped[EMPTY] += 1
-            continue
-        segmentation = _segmentation(instance, rle, tolerance, report)
-        annotation: dict[str, Any] = {
-            "id": instance.id,
-            "image_id": instance.image_id,
-            "category_id": categories[instance.label].id,
-            "segmentation": segmentation,
-            "area": float(instance.area),
-            "bbox": [float(v) for v in instance.bbox],
-            "iscrowd": 0,
-        }
-        if instance.score is not None:
-            annotation["score"] = instance.score
-        annotations.append(annotation)
-        report.objects += 1
+    instances = list(doc.instances)
+    for start in range(0, len(instances), _CHUNK):
+        chunk = instances[start : start + _CHUNK]
+        for instance, segmentation in zip(
+            chunk, _segmentations(chunk, rle, tolerance, report), strict=True
+        ):
+            if segmentation is None:
+                report.dropped[EMPTY] += 1
+                continue
+            annotation: dict[str, Any] = {
+                "id": instance.id,
+                "image_id": instance.image_id,
+                "category_id": categories[instance.label].id,
+                "segmentation": segmentation,
+                "area": float(instance.area),
+                "bbox": [float(v) for v in instance.bbox],
+                "iscrowd": 0,
+            }
+            if instance.score is not None:
+                annotation["score"] = instance.score
+            annotations.append(annotation)
+            report.objects += 1
     content = {
         "info": {"description": "exported by samdesk", "version": "1.0"},
         "licenses": [],
@@ -102,23 +107,37 @@ def export(
     return report
 
 
-def _segmentation(
-    instance: Any, as_rle: bool, tolerance: float, report: ExportReport
-) -> list[list[float]] | dict[str, Any]:
-    as_rle_dict = {"size": [instance.height, instance.width], "counts": instance.rle}
-    if as_rle:
-        report.changed[AS_RLE_ASKED] += 1
-        return as_rle_dict
-    polygons = instance_polygons(instance, tolerance)
-    if polygons.has_holes:
-        report.changed[AS_RLE_HOLES] += 1
-        return as_rle_dict
-    if polygons.iou < POLYGON_MIN_IOU or polygons.dropped:
-        report.changed[AS_RLE_INEXACT] += 1
-        return as_rle_dict
-    rings = [flat_ring(part.exterior) for part in polygons.parts]
-    report.parts += len(rings)
-    return rings
+def _segmentations(
+    chunk: list[Any], as_rle: bool, tolerance: float, report: ExportReport
+) -> list[list[list[float]] | dict[str, Any] | None]:
+    """The COCO segmentation of each object (None for an empty mask), traced together."""
+    crops = []
+    for instance in chunk:
+        if instance.bbox is not None and not as_rle:
+            crop, (x0, y0) = instance.crop()
+            crops.append((padded(crop), (x0 - 1, y0 - 1)))
+    traced = iter(trace_many(crops, tolerance=tolerance, stop_at_holes=True))
+    result: list[list[list[float]] | dict[str, Any] | None] = []
+    for instance in chunk:
+        if instance.bbox is None:
+            result.append(None)
+            continue
+        as_rle_dict = {"size": [instance.height, instance.width], "counts": instance.rle}
+        if as_rle:
+            report.changed[AS_RLE_ASKED] += 1
+            result.append(as_rle_dict)
+            continue
+        rings = next(traced)
+        if rings.has_holes:
+            report.changed[AS_RLE_HOLES] += 1
+            result.append(as_rle_dict)
+        elif not rings.iou >= POLYGON_MIN_IOU:
+            report.changed[AS_RLE_INEXACT] += 1
+            result.append(as_rle_dict)
+        else:
+            report.parts += len(rings.groups)
+            result.append([flat_ring(group[0]) for group in rings.groups])
+    return result
 
 
 # --- import ------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from samdesk.annotation.geometry import Polygons, crop_to_polygons
+from samdesk.annotation.geometry import Polygons, crop_to_polygons, padded
 from samdesk.annotation.records import ImageRecord, InstanceRecord
 from samdesk.annotation.safe_io import atomic_write
 from samdesk.errors import FormatError, InputError, SaveError
@@ -100,7 +100,7 @@ def check_points(
 def instance_polygons(instance: InstanceRecord, tolerance: float) -> Polygons:
     """Polygons of one object, traced on its box only (pixel-corner frame, image pixels)."""
     crop, (x0, y0) = instance.crop()
-    return crop_to_polygons(np.pad(crop, 1), origin=(x0 - 1, y0 - 1), tolerance=tolerance)
+    return crop_to_polygons(padded(crop), origin=(x0 - 1, y0 - 1), tolerance=tolerance)
 
 
 def per_image_names(images: list[ImageRecord], suffix: str) -> dict[int, PurePosixPath]:
