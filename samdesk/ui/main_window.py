@@ -272,7 +272,13 @@ class MainWindow(QMainWindow):
 
     # --- images -----------------------------------------------------------------------------
 
-    def show_image(self, image_id: int) -> None:
+    def show_image(self, image_id: int | str) -> None:
+        if image_id in self.files.failed and isinstance(image_id, str):
+            self.files.select(image_id)  # a file that could not be added: just say why
+            self.annotator.close_image()
+            self.instances_panel.set_instances([], [], None)
+            self.canvas.set_message(f"Cannot open this image.\n\n{self.files.failed[image_id]}")
+            return
         record = self.project.view.image(image_id)
         if record is None:
             return
@@ -293,14 +299,16 @@ class MainWindow(QMainWindow):
             self.show_image(target)
 
     def _prefetch_next(self) -> None:
-        current = self.annotator.current_id
+        """Encode the next PREFETCH_AHEAD openable images in the background."""
         items = []
-        image_id = current
-        for _ in range(PREFETCH_AHEAD):
+        image_id = self.annotator.current_id
+        while len(items) < PREFETCH_AHEAD:
             image_id = self.files.neighbour(image_id, +1)
-            if image_id is None or image_id in self.files.failed:
+            if image_id is None:
                 break
-            items.append((image_id, self.project.view.image_path(image_id)))
+            if image_id in self.files.failed or isinstance(image_id, str):
+                continue
+            items.append((str(image_id), self.project.view.image_path(image_id)))
         self.worker.prefetch(items)
 
     def _image_shown(self, image_id: int) -> None:
@@ -477,6 +485,9 @@ class MainWindow(QMainWindow):
                 for image_id in view.image_ids()
             ]
         )
+        for path, message in self.project.unreadable:
+            self.files.add_unreadable(f"unreadable:{path}", path.name, message)
+            self.messages.show_message(message, "error")
 
     def update_title(self) -> None:
         name = self.project.display_name()

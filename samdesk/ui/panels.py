@@ -62,8 +62,8 @@ class FileList(QTreeWidget):
         self.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.header().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.header().setStretchLastSection(False)
-        self._items: dict[int, QTreeWidgetItem] = {}
-        self.failed: dict[int, str] = {}
+        self._items: dict[int | str, QTreeWidgetItem] = {}
+        self.failed: dict[int | str, str] = {}
         self.itemActivated.connect(self._activated)
         self.itemClicked.connect(self._activated)
 
@@ -79,7 +79,16 @@ class FileList(QTreeWidget):
             self.addTopLevelItem(item)
             self._items[image_id] = item
 
-    def ids(self) -> list[int]:
+    def add_unreadable(self, key: str, name: str, message: str) -> None:
+        """A file that could not even be added (its header is unreadable): listed, marked."""
+        item = QTreeWidgetItem([name, "", ""])
+        item.setData(0, ID_ROLE, key)
+        self.addTopLevelItem(item)
+        self._items[key] = item
+        self.mark_failed(key, message)
+
+    def ids(self) -> list[int | str]:
+        """Row ids in display order: Document image ids, and text keys for unreadable files."""
         return [self.topLevelItem(i).data(0, ID_ROLE) for i in range(self.topLevelItemCount())]
 
     def update_image(

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from samdesk.annotation.document import Document
+from samdesk.annotation.formats.report import ExportReport
 from samdesk.annotation.safe_io import move_aside
 from samdesk.errors import (
     CorruptProjectError,
@@ -69,6 +70,8 @@ class ProjectController(QObject):
         self.view = DocumentView(Document())
         self.project_path: Path | None = None
         self.initial_image: int | None = None
+        #: files of the opened folder (or selection) that cannot be read: (path, message)
+        self.unreadable: list[tuple[Path, str]] = []
         self.is_open = False
         self._saved_revision = self.view.revision
         self._autosaved_revision = self.view.revision
@@ -142,6 +145,7 @@ class ProjectController(QObject):
         view = DocumentView(doc)
         view.remember_labels(self.window.settings.labels())
         added: list[int] = []
+        self.unreadable = []
         to_add = images if images is not None else (list_images(folder) if folder else [])
         known = {view.image_path(i).resolve(): i for i in view.image_ids()}
         first_requested = None
@@ -150,8 +154,9 @@ class ProjectController(QObject):
             if image_id is None:
                 try:
                     image_id = view.add_image(path)
-                except SamdeskError as err:
-                    self.window.messages.show_message(str(err), "warning")
+                except (SamdeskError, OSError) as err:
+                    message = str(err) if isinstance(err, SamdeskError) else f"{path}: {err}"
+                    self.unreadable.append((path, message))
                     continue
                 added.append(image_id)
             if first_requested is None:
@@ -229,6 +234,7 @@ class ProjectController(QObject):
         self.view = DocumentView(Document())
         self.window.annotator.docs = self.view
         self.project_path = None
+        self.unreadable = []
         self.is_open = False
         self._saved_revision = self.view.revision
 
@@ -352,6 +358,11 @@ class ProjectController(QObject):
         self.window.messages.show_message(text, "error")
 
 
-def format_report(report: object) -> str:
-    """A few lines for the user from an export report."""
-    return str(report)
+def format_report(report: ExportReport) -> str:
+    """A few lines for the user from an export report: what was written, then anything
+    dropped or changed (with the reason), then the files."""
+    files = "\n".join(f"  {path}" for path in report.files[:20])
+    more = len(report.files) - 20
+    if more > 0:
+        files += f"\n  … and {more} more"
+    return f"{report.summary()}\nFiles:\n{files}" if files else report.summary()
