@@ -59,7 +59,7 @@ def test_save_then_reopen_keeps_everything(make_window, folder, tmp_path) -> Non
     assert project.is_file() and not autosave_path(project).exists()
     window.close()
 
-    again, worker2, _ = open_window(make_window, folder, settings_file=tmp_path / "s2.ini")
+    again, _, _ = open_window(make_window, folder, settings_file=tmp_path / "s2.ini")
     view = again.project.view
     records = view.instances_of(again.annotator.current_id)
     assert [r.id for r in records] == [ring]
