@@ -20,8 +20,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from samdesk.annotation import Document  # noqa: E402
-from samdesk.annotation.geometry import rings_to_rle  # noqa: E402
+from samdesk.annotation import Document, rle
+from samdesk.annotation.geometry import rings_to_rle
 
 WIDTH, HEIGHT = 1024, 768
 TARGETS = {"save": 1.0, "load": 1.0, "export coco": 3.0}
@@ -49,10 +49,9 @@ def build(images: int, objects: int, seed: int = 0) -> Document:
         rings = [(blob_ring(rng, radius) + centre).ravel().tolist()]
         counts = rings_to_rle(rings, HEIGHT, WIDTH)
         if n % 10 == 0:  # every tenth object has a hole
-            hole = rings_to_rle([(blob_ring(rng, radius / 3) + centre).ravel().tolist()], HEIGHT, WIDTH)
-            from samdesk.annotation import rle
-
-            counts = rle.encode(rle.decode(counts, HEIGHT, WIDTH) & ~rle.decode(hole, HEIGHT, WIDTH))
+            inner = [(blob_ring(rng, radius / 3) + centre).ravel().tolist()]
+            hole = rle.decode(rings_to_rle(inner, HEIGHT, WIDTH), HEIGHT, WIDTH)
+            counts = rle.encode(rle.decode(counts, HEIGHT, WIDTH) & ~hole)
         doc.add_instance_rle(
             image_ids[n % images],
             counts,

@@ -177,7 +177,7 @@ def trace_many(
         doubled = cv2.resize(
             pixels.view(np.uint8), None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST_EXACT
         )
-        contours, hierarchy = cv2.findContours(doubled, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
+        contours, hierarchy = cv2.findContours(doubled, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
         links = hierarchy[0] if contours else np.zeros((0, 4), dtype=np.int32)
         traced.append((pixels, doubled, contours, links))
     batch = _RingBatch()
@@ -264,6 +264,7 @@ class _RingBatch:
         which = np.repeat(np.asarray(self.image_of, dtype=np.int64), lengths)
         base, stride = image_base[which], strides[which]
 
+        points, lengths = _unit_diagonals(points, lengths)
         following = points[_successor(lengths)]
         step = following - points
         diagonal = (step[:, 0] != 0) & (step[:, 1] != 0)
@@ -293,6 +294,19 @@ class _RingBatch:
         distance = np.where(np.asarray(self.outer), 0.25, -0.25)
         rings = _offset_rings(centres, lengths, distance)
         return np.split(rings, np.cumsum(lengths)[:-1])
+
+
+def _unit_diagonals(points: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split diagonal runs longer than one pixel into single steps (``CHAIN_APPROX_SIMPLE`` merges
+    collinear steps; on doubled masks diagonal runs have not been seen, but would be handled)."""
+    step = points[_successor(lengths)] - points
+    run = np.where((step[:, 0] != 0) & (step[:, 1] != 0), np.abs(step[:, 0]), 1)
+    if run.max(initial=1) <= 1:
+        return points, lengths
+    index = np.repeat(np.arange(points.shape[0]), run)
+    k = np.arange(index.size) - np.repeat(np.cumsum(run) - run, run)
+    expanded = points[index] + np.sign(step[index]) * k[:, None] * (run[index] > 1)[:, None]
+    return expanded, _segment_sums(run, lengths)
 
 
 def _successor(lengths: np.ndarray) -> np.ndarray:

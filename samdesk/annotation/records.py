@@ -141,25 +141,29 @@ class InstanceRecord:
     #: The checked run lengths of ``rle`` (filled in by the Document; parsed on demand if not).
     runs: np.ndarray | None = field(default=None, compare=False, repr=False)
 
-    def _runs(self) -> np.ndarray:
+    def run_lengths(self) -> np.ndarray:
+        """The checked run lengths of the mask (see :mod:`samdesk.annotation.rle`)."""
         if self.runs is not None:
             return self.runs
         return rle.counts_from_string(self.rle, self.height, self.width)
 
     def mask(self) -> np.ndarray:
         """The ``height x width`` bool mask (decoded now; not cached)."""
-        return rle.paint(self._runs(), self.height, self.width)
+        return rle.paint(self.run_lengths(), self.height, self.width)
 
     def crop(self, pad: int = 0) -> tuple[np.ndarray, tuple[int, int]]:
         """The mask inside its box grown by ``pad`` (clipped to the image) and its top-left
         ``(x, y)``; cheaper than :meth:`mask` for a small object on a large image."""
         if self.bbox is None:
             return np.zeros((0, 0), dtype=bool), (0, 0)
-        x, y, w, h = self.bbox
+        box = self.crop_box(pad)
+        return rle.paint_crop(self.run_lengths(), self.height, self.width, box), box[:2]
+
+    def crop_box(self, pad: int = 0) -> tuple[int, int, int, int]:
+        """``(x0, y0, x1, y1)`` (exclusive ends) of the box grown by ``pad``, inside the image."""
+        x, y, w, h = self.bbox or (0, 0, 0, 0)
         x0, y0 = max(0, x - pad), max(0, y - pad)
-        x1, y1 = min(self.width, x + w + pad), min(self.height, y + h + pad)
-        box = (x0, y0, x1, y1)
-        return rle.paint_crop(self._runs(), self.height, self.width, box), (x0, y0)
+        return x0, y0, min(self.width, x + w + pad), min(self.height, y + h + pad)
 
 
 def box_of(runs: np.ndarray, height: int) -> tuple[int, int, int, int] | None:

@@ -111,11 +111,10 @@ def _segmentations(
     chunk: list[Any], as_rle: bool, tolerance: float, report: ExportReport
 ) -> list[list[list[float]] | dict[str, Any] | None]:
     """The COCO segmentation of each object (None for an empty mask), traced together."""
-    crops = []
-    for instance in chunk:
-        if instance.bbox is not None and not as_rle:
-            crop, (x0, y0) = instance.crop()
-            crops.append((padded(crop), (x0 - 1, y0 - 1)))
+    wanted = [i for i in chunk if i.bbox is not None and not as_rle]
+    boxes = [i.crop_box() for i in wanted]
+    pixels = rle.paint_crops([i.run_lengths() for i in wanted], [i.height for i in wanted], boxes)
+    crops = [(padded(p), (b[0] - 1, b[1] - 1)) for p, b in zip(pixels, boxes, strict=True)]
     traced = iter(trace_many(crops, tolerance=tolerance, stop_at_holes=True))
     result: list[list[list[float]] | dict[str, Any] | None] = []
     for instance in chunk:
