@@ -26,7 +26,7 @@ from samdesk.engine.predictor_images import (
     PREPROCESSING_MODES,
     PREPROCESSING_VERSION,
     check_image,
-    postprocess,
+    postprocess_numpy,
     preprocess,
 )
 from samdesk.engine.predictor_prompts import check_prompt
@@ -167,6 +167,7 @@ class Predictor:
 
     def reset_image(self) -> None:
         self._features: torch.Tensor | None = None
+        self._decoder_cache: dict[str, torch.Tensor] = {}
         self.original_size: tuple[int, int] | None = None
         self.input_size: tuple[int, int] | None = None
 
@@ -239,6 +240,7 @@ class Predictor:
         self._features = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))[None].to(
             self._torch_device
         )
+        self._decoder_cache = {}
         self.original_size = tuple(embedding.original_size)  # type: ignore[assignment]
         self.input_size = tuple(embedding.input_size)  # type: ignore[assignment]
 
@@ -291,16 +293,19 @@ class Predictor:
                 sparse_prompt_embeddings=sparse,
                 dense_prompt_embeddings=dense,
                 multimask_output=bool(multimask_output),
+                # the first decoder block's image projections are reused while the image and
+                # the dense prompt (no mask input) stay the same
+                image_cache=self._decoder_cache if masks_in is None else None,
             )
-            logits = postprocess(
-                low_res, self.input_size, self.original_size, self.model.image_encoder.img_size
+            low_np = low_res[0].float().cpu().numpy()
+            masks = postprocess_numpy(
+                low_np,
+                self.input_size,
+                self.original_size,
+                self.model.image_encoder.img_size,
+                threshold=None if return_logits else self.model.mask_threshold,
             )
-            masks = logits if return_logits else logits > self.model.mask_threshold
-            return (
-                masks[0].cpu().numpy(),
-                iou[0].float().cpu().numpy(),
-                low_res[0].float().cpu().numpy(),
-            )
+            return masks, iou[0].float().cpu().numpy(), low_np
 
 
 def _state_dict_sha256(model: torch.nn.Module) -> str:

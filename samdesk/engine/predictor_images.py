@@ -14,6 +14,7 @@ input, where (h, w) is the resized image's size and (H, W) the original's.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -124,3 +125,38 @@ def postprocess(
     if tuple(up.shape[-2:]) == tuple(original_size):
         return up
     return F.interpolate(up, original_size, mode="bilinear", align_corners=False)
+
+
+def postprocess_numpy(
+    low_res: np.ndarray,
+    input_size: tuple[int, int],
+    original_size: tuple[int, int],
+    img_size: int = 1024,
+    threshold: float | None = 0.0,
+) -> np.ndarray:
+    """Same as :func:`postprocess` on (C, 256, 256) float32 logits, with OpenCV's resize.
+
+    OpenCV's INTER_LINEAR samples at the same half-pixel-centre coordinates as torch's bilinear
+    (align_corners=False) and clamps at the border the same way; it is several times faster on
+    large images. Returns (C, H, W) bool masks (``logits > threshold``), or float32 logits when
+    ``threshold`` is None. Each mask is resized alone so every output is written once.
+    """
+    channels, low, _ = low_res.shape
+    height, width = original_size
+    out = np.empty((channels, height, width), dtype=np.float32 if threshold is None else bool)
+    rows, cols, factor = low, low, 1
+    if img_size % low == 0:
+        factor = img_size // low
+        rows = _crop_rows(input_size[0], low, img_size)
+        cols = _crop_rows(input_size[1], low, img_size)
+    for i in range(channels):
+        src = np.ascontiguousarray(low_res[i, :rows, :cols], dtype=np.float32)
+        size = (cols * factor, rows * factor) if factor > 1 else (img_size, img_size)
+        up = cv2.resize(src, size, interpolation=cv2.INTER_LINEAR)[: input_size[0], : input_size[1]]
+        if up.shape != (height, width):
+            up = cv2.resize(up, (width, height), interpolation=cv2.INTER_LINEAR)
+        if threshold is None:
+            out[i] = up
+        else:
+            np.greater(up, threshold, out=out[i])
+    return out

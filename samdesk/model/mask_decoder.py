@@ -71,23 +71,33 @@ class MaskDecoder(nn.Module):
         sparse_prompt_embeddings: torch.Tensor,
         dense_prompt_embeddings: torch.Tensor,
         multimask_output: bool,
+        image_cache: dict[str, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Low-res logits (B, C, 256, 256) and predicted IoU (B, C); C = 3 or 1."""
+        """Low-res logits (B, C, 256, 256) and predicted IoU (B, C); C = 3 or 1.
+
+        ``image_cache``: see :class:`TwoWayTransformer` (only valid for one image embedding and
+        one dense prompt embedding).
+        """
         first, last = (1, self.num_mask_tokens) if multimask_output else (0, 1)
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
         output_tokens = output_tokens.unsqueeze(0).expand(sparse_prompt_embeddings.size(0), -1, -1)
         tokens = torch.cat((output_tokens, sparse_prompt_embeddings), dim=1)
 
-        src = torch.repeat_interleave(image_embeddings, tokens.shape[0], dim=0)
-        src = src + dense_prompt_embeddings
-        pos_src = torch.repeat_interleave(image_pe, tokens.shape[0], dim=0)
-        b, c, h, w = src.shape
+        n = tokens.shape[0]
+        if image_cache is not None and "src" in image_cache:
+            src = image_cache["src"]
+        else:
+            src = image_embeddings if n == 1 else torch.repeat_interleave(image_embeddings, n, 0)
+            src = src + dense_prompt_embeddings
+            if image_cache is not None:
+                image_cache["src"] = src
+        pos_src = image_pe if n == 1 else torch.repeat_interleave(image_pe, n, dim=0)
+        h, w = src.shape[-2:]
 
-        hs, src = self.transformer(src, pos_src, tokens)
+        hs, src = self.transformer(src, pos_src, tokens, image_cache)
         iou_token_out = hs[:, 0, :]
         mask_tokens_out = hs[:, 1 : 1 + self.num_mask_tokens, :]
 
-        upscaled = self.output_upscaling(src.transpose(1, 2).reshape(b, c, h, w))
         hyper_in = torch.stack(
             [
                 self.output_hypernetworks_mlps[i](mask_tokens_out[:, i, :])
@@ -95,7 +105,41 @@ class MaskDecoder(nn.Module):
             ],
             dim=1,
         )
-        b, c, h, w = upscaled.shape
-        masks = (hyper_in @ upscaled.view(b, c, h * w)).view(b, -1, h, w)
+        masks = self._upscale_and_project(src, hyper_in, h, w)
         iou_pred = self.iou_prediction_head(iou_token_out)[:, first:last]
         return masks, iou_pred
+
+    def _upscale_and_project(
+        self, src: torch.Tensor, hyper_in: torch.Tensor, h: int, w: int
+    ) -> torch.Tensor:
+        """``output_upscaling`` then the hypernetwork product, as matrix products.
+
+        src: image tokens (B, h*w, C); hyper_in (B, M, C/8) -> masks (B, M, 4h, 4w).
+
+        Each 2x2 stride-2 transposed convolution maps every input pixel to its own 2x2 output
+        block, so it is a matrix product per pixel, and LayerNorm2d/GELU act per pixel. The
+        pixels are therefore kept in "unshuffled" order (i, j, di, dj, ei, ej) throughout and
+        put in image order once, on the M-channel result. Same result as the official
+        ConvTranspose2d -> LayerNorm2d -> GELU -> ConvTranspose2d -> GELU -> matmul chain.
+        """
+        up1, norm, act1, up2, act2 = self.output_upscaling
+        b = src.shape[0]
+        x = _pointwise_transpose_conv(src, up1)  # (B, h*w*4, C/4)
+        x = act1(F.layer_norm(x, (x.shape[-1],), norm.weight, norm.bias, norm.eps))
+        x = act2(_pointwise_transpose_conv(x, up2))  # (B, h*w*16, C/8)
+        m = hyper_in.shape[1]
+        masks = x @ hyper_in.transpose(1, 2)  # (B, h*w*16, M) in order (i, j, di, dj, ei, ej)
+        masks = masks.view(b, h, w, 2, 2, 2, 2, m).permute(0, 7, 1, 3, 5, 2, 4, 6)
+        return masks.reshape(b, m, 4 * h, 4 * w)
+
+
+def _pointwise_transpose_conv(x: torch.Tensor, conv: nn.ConvTranspose2d) -> torch.Tensor:
+    """A kernel-2 stride-2 ConvTranspose2d on pixels (B, P, Cin) -> (B, P*4, Cout), each input
+    pixel's 2x2 output block stored consecutively in (di, dj) order."""
+    weight = conv.weight  # (Cin, Cout, 2, 2)
+    cin, cout = weight.shape[:2]
+    w = weight.permute(0, 2, 3, 1).reshape(cin, 4 * cout)
+    out = torch.matmul(x, w)
+    if conv.bias is not None:
+        out = out.view(*out.shape[:-1], 4, cout).add_(conv.bias)
+    return out.reshape(x.shape[0], -1, cout)

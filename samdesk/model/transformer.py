@@ -31,9 +31,13 @@ class Attention(nn.Module):
         return x.reshape(b, n, self.num_heads, c // self.num_heads).transpose(1, 2)
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        q = self._separate_heads(self.q_proj(q))
-        k = self._separate_heads(self.k_proj(k))
-        v = self._separate_heads(self.v_proj(v))
+        return self.attend(self.q_proj(q), self.k_proj(k), self.v_proj(v))
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """Attention on already projected q, k, v (B, N, internal_dim); -> (B, Nq, C)."""
+        q = self._separate_heads(q)
+        k = self._separate_heads(k)
+        v = self._separate_heads(v)
         out = F.scaled_dot_product_attention(q, k, v)
         b, _, n, _ = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(b, n, self.internal_dim))
@@ -63,8 +67,26 @@ class TwoWayAttentionBlock(nn.Module):
         )
         self.skip_first_layer_pe = skip_first_layer_pe
 
+    def image_projections(self, keys: Tensor, key_pe: Tensor) -> dict[str, Tensor]:
+        """The three projections of the image tokens this block makes before it updates them.
+
+        They do not depend on the prompt, so the first block's can be computed once per image
+        (see :class:`TwoWayTransformer`) instead of on every click.
+        """
+        k = keys + key_pe
+        return {
+            "t2i_k": self.cross_attn_token_to_image.k_proj(k),
+            "t2i_v": self.cross_attn_token_to_image.v_proj(keys),
+            "i2t_q": self.cross_attn_image_to_token.q_proj(k),
+        }
+
     def forward(
-        self, queries: Tensor, keys: Tensor, query_pe: Tensor, key_pe: Tensor
+        self,
+        queries: Tensor,
+        keys: Tensor,
+        query_pe: Tensor,
+        key_pe: Tensor,
+        image_proj: dict[str, Tensor] | None = None,
     ) -> tuple[Tensor, Tensor]:
         if self.skip_first_layer_pe:
             queries = self.self_attn(q=queries, k=queries, v=queries)
@@ -73,13 +95,16 @@ class TwoWayAttentionBlock(nn.Module):
             queries = queries + self.self_attn(q=q, k=q, v=queries)
         queries = self.norm1(queries)
 
-        q = queries + query_pe
-        k = keys + key_pe
-        queries = self.norm2(queries + self.cross_attn_token_to_image(q=q, k=k, v=keys))
+        proj = image_proj if image_proj is not None else self.image_projections(keys, key_pe)
+        t2i = self.cross_attn_token_to_image
+        attn = t2i.attend(t2i.q_proj(queries + query_pe), proj["t2i_k"], proj["t2i_v"])
+        queries = self.norm2(queries + attn)
         queries = self.norm3(queries + self.mlp(queries))
 
+        i2t = self.cross_attn_image_to_token
         q = queries + query_pe
-        keys = self.norm4(keys + self.cross_attn_image_to_token(q=k, k=q, v=queries))
+        attn = i2t.attend(proj["i2t_q"], i2t.k_proj(q), i2t.v_proj(queries))
+        keys = self.norm4(keys + attn)
         return queries, keys
 
 
@@ -105,17 +130,28 @@ class TwoWayTransformer(nn.Module):
         self.norm_final_attn = nn.LayerNorm(embedding_dim)
 
     def forward(
-        self, image_embedding: Tensor, image_pe: Tensor, point_embedding: Tensor
+        self,
+        image_embedding: Tensor,
+        image_pe: Tensor,
+        point_embedding: Tensor,
+        image_cache: dict[str, Tensor] | None = None,
     ) -> tuple[Tensor, Tensor]:
         """image_embedding, image_pe (B, C, h, w); point_embedding (B, N, C).
 
-        Returns the tokens (B, N, C) and the image tokens (B, h*w, C).
+        ``image_cache``: a dict owned by the caller for one (image embedding, dense prompt)
+        pair; the first block's prompt-independent projections are stored in it on the first
+        call and reused afterwards. Returns the tokens (B, N, C) and image tokens (B, h*w, C).
         """
         image_embedding = image_embedding.flatten(2).permute(0, 2, 1)
         image_pe = image_pe.flatten(2).permute(0, 2, 1)
         queries, keys = point_embedding, image_embedding
-        for layer in self.layers:
-            queries, keys = layer(queries, keys, point_embedding, image_pe)
+        for i, layer in enumerate(self.layers):
+            proj = None
+            if i == 0 and image_cache is not None:
+                if "t2i_k" not in image_cache:
+                    image_cache.update(layer.image_projections(keys, image_pe))
+                proj = image_cache
+            queries, keys = layer(queries, keys, point_embedding, image_pe, proj)
         q = queries + point_embedding
         k = keys + image_pe
         queries = self.norm_final_attn(queries + self.final_attn_token_to_image(q=q, k=k, v=keys))
