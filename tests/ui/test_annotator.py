@@ -321,3 +321,46 @@ def test_typing_a_new_label_creates_it(qtbot, fake) -> None:
     qtbot.keyClicks(panel.search, "mito")  # type-to-search finds it
     qtbot.keyClick(panel.search, Qt.Key.Key_Return)
     assert window.annotator.label == "mitochondrion"
+
+
+def test_dragging_a_polygon_vertex_edits_the_mask_undoably(qtbot, fake) -> None:
+    window, worker = fake
+    a = window.annotator
+    a.add_point(170, 90, True)
+    worker.answer(shape_mask(1))  # the ring: an outer ring and a hole
+    iid = a.accept()
+    window.instances_panel.select(iid)
+    window.actions["polygon"].trigger()  # G
+    editor = window.polygon_editor
+    assert editor.active and editor.instance_id == iid
+    holes = [ring for _, is_hole, ring in editor.rings if is_hole]
+    assert len(holes) == 1  # the hole is an interior ring
+    canvas = window.canvas
+    canvas.set_zoom(3.0)
+    # the outer ring's right-most vertex, dragged 12 px further right
+    ring_index, (_, _, outer) = next((i, r) for i, r in enumerate(editor.rings) if not r[1])
+    vertex = int(np.argmax(outer[:, 0]))
+    x, y = outer[vertex]
+    handle = next(h for h in editor._handles if h.ring == ring_index and h.index == vertex)
+    canvas.centerOn(handle.pos())
+    start = canvas.mapFromScene(handle.pos())
+    end = canvas.mapFromScene(handle.pos() + type(handle.pos())(12, 0))
+    qtbot.mousePress(canvas.viewport(), Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(canvas.viewport(), end)
+    qtbot.mouseRelease(canvas.viewport(), Qt.MouseButton.LeftButton, pos=end)
+    edited = window.project.view.instance(iid).mask()
+    original = shape_mask(1)
+    assert edited.sum() > original.sum()
+    # the mask now reaches further right, where the vertex went
+    assert (
+        np.flatnonzero(edited.any(axis=0)).max() >= np.flatnonzero(original.any(axis=0)).max() + 6
+    )
+    rows = np.flatnonzero(edited[:, int(x) + 4])
+    assert rows.size and abs(rows.mean() - y) < 8
+    assert not edited[90, 170]  # the hole is still a hole
+    assert a.session.state.is_empty  # no prompt was added by the drag
+    a.undo_group.undo()
+    assert np.array_equal(window.project.view.instance(iid).mask(), original)
+    assert editor.active  # the handles follow the undo
+    window.actions["polygon"].trigger()
+    assert not editor.active
