@@ -37,6 +37,7 @@ from pycocotools import mask as coco_mask
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from samdesk.annotation import rle
 from samdesk.errors import InputError
 
 #: Douglas-Peucker tolerance in pixels. Polygon edges lie on pixel edges and pixel centres are half
@@ -55,6 +56,7 @@ SIMPLIFIED_MIN_IOU = 0.98
 DROP_FEW_POINTS = "polygon part with fewer than 3 distinct points"
 DROP_SMALL_PART = "polygon part smaller than 1 px²"
 DROP_SMALL_HOLE = "hole smaller than 1 px² (filled)"
+DROP_NO_AREA = "polygon part with no area (its points are on one line)"
 
 
 @dataclass
@@ -397,6 +399,8 @@ def _polygon(
         parts = [polygon]
     elif repair:
         parts = _polygonal_parts(shapely.make_valid(polygon))
+        if not parts:
+            dropped[DROP_NO_AREA] += 1
     else:
         return None
     kept = []
@@ -445,9 +449,11 @@ def _polygonal_parts(geometry: BaseGeometry) -> list[Polygon]:
 
 
 def _multipolygon(polygons: list[Polygon]) -> MultiPolygon:
+    """The parts as one valid MultiPolygon; overlapping parts (possible in imported data) are
+    merged."""
     multi = MultiPolygon(polygons)
     if len(polygons) > 1 and not multi.is_valid:
-        multi = MultiPolygon(_polygonal_parts(shapely.make_valid(multi)))
+        multi = MultiPolygon(_polygonal_parts(shapely.union_all(polygons)))
     return multi
 
 
@@ -458,9 +464,8 @@ def repair(geometry: BaseGeometry) -> tuple[MultiPolygon, Counter[str]]:
     than 3 distinct points or smaller than 1 px² are dropped and counted.
     """
     dropped: Counter[str] = Counter()
-    valid = geometry if geometry.is_valid else shapely.make_valid(geometry)
     kept: list[Polygon] = []
-    for part in _polygonal_parts(valid):
+    for part in _polygonal_parts(geometry):
         shell = shapely.get_coordinates(part.exterior)[:-1]
         holes = [shapely.get_coordinates(r)[:-1] for r in part.interiors]
         kept.extend(_polygon(shell, holes, dropped, repair=True) or [])
@@ -484,7 +489,7 @@ def _rings_rle(rings: Sequence[Sequence[float]], height: int, width: int) -> dic
 
 def rings_to_mask(rings: Sequence[Sequence[float]], height: int, width: int) -> np.ndarray:
     """``H x W`` bool mask of the union of flat rings (pixel-corner frame), as pycocotools draws."""
-    return coco_mask.decode(_rings_rle(rings, height, width)).astype(bool)
+    return rle.decode(rings_to_rle(rings, height, width), height, width)
 
 
 def polygons_to_mask(geometry: BaseGeometry, height: int, width: int) -> np.ndarray:

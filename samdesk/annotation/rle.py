@@ -79,7 +79,7 @@ def counts_from_strings(
     if cut.size:
         raise _at(int(cut[0]), "RLE counts string ends in the middle of a number")
     ends = np.flatnonzero(~more)
-    starts = np.concatenate(([0], ends[:-1] + 1))
+    starts = np.concatenate(([0], ends[:-1] + 1)) if ends.size else ends
     groups = ends - starts + 1
     longest = int(groups.max()) if groups.size else 0
     if longest > _MAX_GROUPS:
