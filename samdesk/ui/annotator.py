@@ -44,7 +44,6 @@ from samdesk.ui.history import (
     StateCommand,
 )
 from samdesk.ui.masks import MaskDiff, stroke_mask_region
-from samdesk.ui.qtcompat import emit
 from samdesk.ui.session import Candidates, ObjectState
 
 log = logging.getLogger(__name__)
@@ -179,18 +178,18 @@ class Annotator(QObject):
     def handle_event(self, event: object) -> None:
         """Apply one worker event (GUI thread). Events for anything but the current ref drop."""
         if isinstance(event, PrefetchUpdate):
-            emit(self.prefetched, _as_id(event.image_id), event.state, event.seconds)
+            self.prefetched.emit(_as_id(event.image_id), event.state, event.seconds)
             return
         if isinstance(event, BackendReady):
-            emit(self.backend_ready, event.name, event.device, event.precision)
+            self.backend_ready.emit(event.name, event.device, event.precision)
             return
         if isinstance(event, BackendFailed):
-            emit(self.backend_failed, event.message)
+            self.backend_failed.emit(event.message)
             return
         ref = getattr(event, "ref", None)
         if isinstance(event, WorkerError):
             if ref is None or ref == self.current_ref:
-                emit(self.worker_error, event.message)
+                self.worker_error.emit(event.message)
                 if ref is not None:
                     self.canvas.busy.hide()
                     self._abandon_pending()
@@ -205,7 +204,7 @@ class Annotator(QObject):
         elif isinstance(event, EmbeddingReady):
             self.ready = True
             self.canvas.busy.hide()
-            emit(self.embedding_ready, self.current_image, event.seconds, event.source)
+            self.embedding_ready.emit(self.current_image, event.seconds, event.source)
         elif isinstance(event, PromptResult):
             self._on_result(event)
         elif isinstance(event, ImageFailed):
@@ -213,7 +212,7 @@ class Annotator(QObject):
             self.canvas.busy.hide()
             self.canvas.set_image(None)
             self.canvas.set_message(f"Cannot open this image.\n\n{event.message}")
-            emit(self.image_failed, self.current_image, event.message)
+            self.image_failed.emit(self.current_image, event.message)
 
     def _on_loaded(self, event: ImageLoaded) -> None:
         image = event.image
@@ -236,7 +235,7 @@ class Annotator(QObject):
             self.refresh_instances()
         # an unanswered prompt from an earlier visit is asked again (it waits for the embedding)
         self.set_object_state(image_id, session.state)
-        emit(self.image_shown, image_id)
+        self.image_shown.emit(image_id)
 
     def _on_result(self, event: PromptResult) -> None:
         session = self.session
@@ -254,7 +253,7 @@ class Annotator(QObject):
             session.state = resolved
             self._show_object(session)
         if sent is not None:
-            emit(self.prompt_answered, time.perf_counter() - sent, event.seconds)
+            self.prompt_answered.emit(time.perf_counter() - sent, event.seconds)
 
     def _abandon_pending(self) -> None:
         """The worker failed on the pending prompt: stop showing "segmenting"."""
@@ -309,7 +308,7 @@ class Annotator(QObject):
         mask = None if state.candidates is None and not state.edits else state.mask(session.shape)
         self.canvas.set_object_mask(mask, self.docs.color_of(self.label))
         self.canvas.set_prompts(list(state.points), state.box)
-        emit(self.object_changed)
+        self.object_changed.emit()
 
     def _push_state(self, after: ObjectState, text: str) -> None:
         session = self.session
@@ -368,10 +367,10 @@ class Annotator(QObject):
             return None
         state = session.state
         if state.candidates is None and not state.edits:
-            emit(self.message, "Nothing to accept yet: click on an object first.", "info")
+            self.message.emit("Nothing to accept yet: click on an object first.", "info")
             return None
         if not state.mask(session.shape).any():
-            emit(self.message, "The mask is empty; nothing was accepted.", "info")
+            self.message.emit("The mask is empty; nothing was accepted.", "info")
             return None
         command = AcceptCommand(self, session.image_id, state, session.shape, self.label)
         session.stack.push(command)
@@ -494,20 +493,20 @@ class Annotator(QObject):
     def add_instance(self, image_id: int, mask: np.ndarray, label: str, extra: dict) -> int:
         instance_id = self.docs.add_instance(image_id, mask, label, extra)
         self._show_instance(instance_id)
-        emit(self.instances_changed, image_id)
+        self.instances_changed.emit(image_id)
         return instance_id
 
     def restore_instance(self, record: Any) -> None:
         self.docs.restore_instance(record)
         self._show_instance(record.id)
-        emit(self.instances_changed, record.image_id)
+        self.instances_changed.emit(record.image_id)
 
     def remove_instance(self, instance_id: int) -> Any:
         record = self.docs.remove_instance(instance_id)
         self.canvas.remove_instance(instance_id)
         if self.selected_instance == instance_id:
             self.selected_instance = None
-        emit(self.instances_changed, record.image_id)
+        self.instances_changed.emit(record.image_id)
         return record
 
     def relabel_instance(self, instance_id: int, label: str) -> None:
@@ -515,7 +514,7 @@ class Annotator(QObject):
         self._show_instance(instance_id)
         record = self.docs.instance(instance_id)
         if record is not None:
-            emit(self.instances_changed, record.image_id)
+            self.instances_changed.emit(record.image_id)
 
     def edit_instance_mask(self, instance_id: int, diff: MaskDiff) -> None:
         mask = np.array(self.docs.instance_mask(instance_id), dtype=bool)
@@ -524,7 +523,7 @@ class Annotator(QObject):
         self._show_instance(instance_id)
         record = self.docs.instance(instance_id)
         if record is not None:
-            emit(self.instances_changed, record.image_id)
+            self.instances_changed.emit(record.image_id)
 
 
 def _as_id(image_id: str) -> int | str:

@@ -6,8 +6,6 @@ import logging
 
 from PySide6.QtCore import QObject, Signal
 
-from samdesk.ui.qtcompat import emit
-
 log = logging.getLogger(__name__)
 
 
@@ -29,7 +27,7 @@ class WorkerBridge(QObject):
         if not self._attached:
             return
         try:
-            emit(self.event, event)
+            self.event.emit(event)
         except RuntimeError:  # the bridge was deleted while a worker thread was emitting
             log.debug("event %s after the bridge was deleted", type(event).__name__)
 

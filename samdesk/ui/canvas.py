@@ -48,7 +48,6 @@ from PySide6.QtWidgets import (
 )
 
 from samdesk.ui.overlay import MaskItem
-from samdesk.ui.qtcompat import emit
 
 #: Largest tile side for the image pixmaps (QImage/QPixmap cannot exceed 32,767 px per side,
 #: and smaller tiles keep repaints of a zoomed-in view cheap).
@@ -336,7 +335,7 @@ class ImageCanvas(QGraphicsView):
         )
         for tile in self._tiles:
             tile.setTransformationMode(mode)
-        emit(self.zoom_changed, self.zoom)
+        self.zoom_changed.emit(self.zoom)
 
     # --- overlays --------------------------------------------------------------------------
 
@@ -502,7 +501,7 @@ class ImageCanvas(QGraphicsView):
             event.accept()
             return
         pixel = self.pixel_at(pos)
-        emit(self.cursor_moved, *(pixel if pixel else (-1, -1)))
+        self.cursor_moved.emit(*(pixel if pixel else (-1, -1)))
         if self._item_drag or (self._press_pos is None and self.tool is Tool.PROMPT):
             super().mouseMoveEvent(event)  # hover cursors of vertex handles, their drags
             return
@@ -546,7 +545,7 @@ class ImageCanvas(QGraphicsView):
                 points = self._stroke
                 self._stroke = []
                 self._stroke_item.setPath(QPainterPath())
-                emit(self.stroke_finished, points, self.brush_radius, self.tool is Tool.ERASER)
+                self.stroke_finished.emit(points, self.brush_radius, self.tool is Tool.ERASER)
             event.accept()
             return
         if self._dragging_box:
@@ -554,21 +553,21 @@ class ImageCanvas(QGraphicsView):
             self._rubber.hide()
             x0, y0, x1, y1 = self._box_from(press, pos)
             if x1 > x0 and y1 > y0:
-                emit(self.box_drawn, x0, y0, x1, y1)
+                self.box_drawn.emit(x0, y0, x1, y1)
             event.accept()
             return
         pixel = self.pixel_at(press)
         if pixel is None:
             return
         if button == Qt.MouseButton.LeftButton:
-            emit(self.point_clicked, pixel[0], pixel[1], not self._press_shift)
+            self.point_clicked.emit(pixel[0], pixel[1], not self._press_shift)
         elif button == Qt.MouseButton.RightButton:
-            emit(self.point_clicked, pixel[0], pixel[1], False)
+            self.point_clicked.emit(pixel[0], pixel[1], False)
         event.accept()
 
     def leaveEvent(self, event: QEvent) -> None:
         self._brush_cursor.hide()
-        emit(self.cursor_moved, -1, -1)
+        self.cursor_moved.emit(-1, -1)
         super().leaveEvent(event)
 
     def contextMenuEvent(self, event) -> None:
@@ -619,7 +618,7 @@ class ImageCanvas(QGraphicsView):
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if paths:
             event.acceptProposedAction()
-            emit(self.files_dropped, paths)
+            self.files_dropped.emit(paths)
         else:
             event.ignore()
 

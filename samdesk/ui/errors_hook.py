@@ -19,7 +19,6 @@ from types import TracebackType
 from PySide6.QtCore import QObject, Signal
 
 from samdesk.errors import SamdeskError
-from samdesk.ui.qtcompat import emit
 
 log = logging.getLogger("samdesk.ui")
 
@@ -98,7 +97,7 @@ class ErrorReporter(QObject):
             self._seen.add(key)
         log.error("unexpected error", exc_info=(exc_type, exc, tb))
         try:
-            emit(self._report, user_message(exc))
+            self._report.emit(user_message(exc))
         except RuntimeError:  # the reporter is being destroyed
             return False
         return True
@@ -109,7 +108,7 @@ class ErrorReporter(QObject):
             if message in self._seen:
                 return False
             self._seen.add(message)
-        emit(self._report, message)
+        self._report.emit(message)
         return True
 
     def _deliver(self, message: str) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from samdesk.ui.qtcompat import emit
-
 _STYLES = {
     "info": ("#e8f1fb", "#1b4f8a", "#9cc1ea"),
     "warning": ("#fff6df", "#6b4b00", "#f0cf72"),
@@ -36,7 +34,7 @@ class _Message(QFrame):
         layout.addWidget(self.label, 1)
         close = QPushButton("Dismiss", self)
         close.setFlat(True)
-        close.clicked.connect(lambda: emit(self.closed, self))
+        close.clicked.connect(lambda: self.closed.emit(self))
         layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
 
     @property

@@ -22,8 +22,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from samdesk.ui.qtcompat import emit
-
 ID_ROLE = Qt.ItemDataRole.UserRole
 FAILED_COLOR = QColor(200, 40, 40)
 
@@ -139,7 +137,7 @@ class FileList(QTreeWidget):
         return ids[index] if 0 <= index < len(ids) else None
 
     def _activated(self, item: QTreeWidgetItem) -> None:
-        emit(self.image_activated, item.data(0, ID_ROLE))
+        self.image_activated.emit(item.data(0, ID_ROLE))
 
 
 # --- labels -----------------------------------------------------------------------------------
@@ -221,7 +219,7 @@ class LabelPanel(QWidget):
         exact = [name for name in self._labels if name.casefold() == text.casefold()]
         if exact:
             self.choose(exact[0])
-            emit(self.label_chosen, exact[0])
+            self.label_chosen.emit(exact[0])
         else:
             visible = [
                 self.list.item(r).data(ID_ROLE)
@@ -230,14 +228,14 @@ class LabelPanel(QWidget):
             ]
             if visible and text.casefold() in visible[0].casefold():
                 self.choose(visible[0])
-                emit(self.label_chosen, visible[0])
+                self.label_chosen.emit(visible[0])
             else:
-                emit(self.label_created, text)
+                self.label_created.emit(text)
         self.search.clear()
 
     def _current_changed(self, item: QListWidgetItem | None, _previous=None) -> None:
         if item is not None:
-            emit(self.label_chosen, item.data(ID_ROLE))
+            self.label_chosen.emit(item.data(ID_ROLE))
 
     @property
     def typing(self) -> bool:
@@ -344,23 +342,23 @@ class InstancePanel(QWidget):
     def _current_changed(self, item: QTreeWidgetItem | None, _previous=None) -> None:
         self._update_buttons()
         if not self._updating:
-            emit(self.selected, item.data(0, ID_ROLE) if item is not None else None)
+            self.selected.emit(item.data(0, ID_ROLE) if item is not None else None)
 
     def _item_changed(self, item: QTreeWidgetItem, column: int) -> None:
         if self._updating or column != 0:
             return
         visible = item.checkState(0) == Qt.CheckState.Checked
-        emit(self.visibility_changed, item.data(0, ID_ROLE), visible)
+        self.visibility_changed.emit(item.data(0, ID_ROLE), visible)
 
     def _delete_current(self) -> None:
         iid = self.current_id()
         if iid is not None:
-            emit(self.delete_requested, iid)
+            self.delete_requested.emit(iid)
 
     def _relabel_current(self) -> None:
         iid = self.current_id()
         if iid is not None and self.current_label:
-            emit(self.relabel_requested, iid, self.current_label)
+            self.relabel_requested.emit(iid, self.current_label)
 
     def _menu(self, pos) -> None:
         item = self.tree.itemAt(pos)
@@ -370,10 +368,8 @@ class InstancePanel(QWidget):
         menu = QMenu(self)
         relabel = menu.addMenu("Relabel as")
         for label in self._labels:
-            relabel.addAction(
-                label, lambda _=False, lb=label: emit(self.relabel_requested, iid, lb)
-            )
-        menu.addAction("Delete", lambda: emit(self.delete_requested, iid))
+            relabel.addAction(label, lambda _=False, lb=label: self.relabel_requested.emit(iid, lb))
+        menu.addAction("Delete", lambda: self.delete_requested.emit(iid))
         menu.exec(self.tree.viewport().mapToGlobal(pos))
         menu.deleteLater()
 
@@ -401,7 +397,7 @@ class ObjectPanel(QWidget):
             button = QPushButton(self)
             button.setCheckable(True)
             button.setToolTip("SAM's candidate masks for an ambiguous click (Tab cycles)")
-            button.clicked.connect(lambda _=False, i=index: emit(self.candidate_chosen, i))
+            button.clicked.connect(lambda _=False, i=index: self.candidate_chosen.emit(i))
             button.hide()
             row.addWidget(button)
             self.buttons.append(button)

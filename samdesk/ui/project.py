@@ -37,7 +37,6 @@ from samdesk.errors import (
 )
 from samdesk.imaging import SUPPORTED_SUFFIXES, list_images
 from samdesk.ui.docbridge import DocumentView
-from samdesk.ui.qtcompat import emit
 
 if TYPE_CHECKING:
     from samdesk.ui.main_window import MainWindow
@@ -104,7 +103,7 @@ class ProjectController(QObject):
         """The document changed: schedule an autosave, update the title and file list."""
         if self.is_open:
             self._timer.start()
-        emit(self.document_changed)
+        self.document_changed.emit()
 
     # --- opening ----------------------------------------------------------------------------
 
@@ -272,7 +271,7 @@ class ProjectController(QObject):
         self._remove_autosave(target)
         self.window.settings.add_recent(target)
         self.window.statusBar().showMessage(f"Saved {target}", 4000)
-        emit(self.document_changed)
+        self.document_changed.emit()
         return True
 
     def autosave(self) -> bool:

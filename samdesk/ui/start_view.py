@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
 )
 
 from samdesk import __version__
-from samdesk.ui.qtcompat import emit
 
 
 class StartView(QWidget):
@@ -66,7 +65,7 @@ class StartView(QWidget):
         column.addWidget(QLabel("Recent", self))
         self.recent = QListWidget(self)
         self.recent.setMaximumHeight(self.fontMetrics().height() * 12)
-        self.recent.itemActivated.connect(lambda item: emit(self.open_recent, item.data(256)))
+        self.recent.itemActivated.connect(lambda item: self.open_recent.emit(item.data(256)))
         column.addWidget(self.recent)
         hint = QLabel("You can also drop images, folders or a project file on this window.", self)
         hint.setWordWrap(True)
