@@ -234,3 +234,34 @@ def test_overlay_work_is_cropped_to_the_mask(make_window) -> None:
     rect = item.boundingRect().adjusted(1, 1, -1, -1)
     assert (rect.x(), rect.y(), rect.width(), rect.height()) == (2000, 1000, 50, 100)
     assert item._pixels.shape == (100, 50, 4)
+
+
+def test_many_emits_and_repaints_do_not_crash_python() -> None:
+    """PySide6 6.12.0 on Python < 3.12 loses a reference to True on every emit and to None on
+    many repaints; samdesk.ui protects them (qtcompat), so a long session survives."""
+    code = (
+        "import sys\n"
+        "import samdesk.ui\n"
+        "from PySide6.QtCore import QObject, Signal\n"
+        "from PySide6.QtWidgets import QApplication, QGraphicsScene, QGraphicsView\n"
+        "import numpy as np\n"
+        "from samdesk.ui.overlay import MaskItem\n"
+        "app = QApplication([])\n"
+        "class O(QObject):\n"
+        "    s = Signal(int)\n"
+        "o = O(); o.s.connect(lambda v: None)\n"
+        "for i in range(200_000): o.s.emit(i)\n"
+        "scene = QGraphicsScene(); view = QGraphicsView(scene); view.show()\n"
+        "item = MaskItem(); scene.addItem(item)\n"
+        "mask = np.zeros((64, 64), bool); mask[8:40, 8:40] = True\n"
+        "item.set_mask(mask, (255, 0, 0))\n"
+        "for i in range(3000):\n"
+        "    view.viewport().update(); app.processEvents()\n"
+        "print('survived', getattr(sys, '_samdesk_singletons_protected', False))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT), QT_QPA_PLATFORM="offscreen")
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "survived" in result.stdout
