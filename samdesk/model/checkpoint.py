@@ -382,9 +382,11 @@ def load_sam(
     try:
         result = model.load_state_dict(sd, strict=False)
     except RuntimeError as err:  # size mismatches
+        lines = [ln.strip() for ln in str(err).splitlines() if "size mismatch" in ln]
+        detail = "; ".join(lines[:2]) or _first_line(err)
         raise CheckpointError(
-            f"{path}: weight shapes do not fit {describe(config)} ({_first_line(err)}). The "
-            "file may be damaged or from a different model family."
+            f"{path}: weight shapes do not fit {describe(config)} ({detail}). The file may be "
+            "damaged or from a different model family."
         ) from None
     problems = [f"missing {k}" for k in result.missing_keys]
     problems += [f"unexpected {k}" for k in result.unexpected_keys]
