@@ -204,7 +204,9 @@ def main() -> int:
         bench.wait_for(lambda: window.models.pending is None, 600, "the model to load")
         if window.models.active != str(checkpoint):
             raise SystemExit(f"the model did not load: {window.messages.history[-1:]}")
-        print(f"model: {window.status_model.text()} (loaded in {time.perf_counter() - started:.1f} s)")
+        print(
+            f"model: {window.status_model.text()} (loaded in {time.perf_counter() - started:.1f} s)"
+        )
 
         # opening an image: the interactive encode, with the GUI stall meter running
         stall.start()
@@ -213,7 +215,9 @@ def main() -> int:
         bench.wait_for(lambda: window.annotator.ready, 600, "the first embedding")
         encode_seconds = time.perf_counter() - started
         stall_open = stall.stop()
-        print(f"open + encode {first[0].name}: {encode_seconds:.2f} s; {window.status_encoder.text()}")
+        print(
+            f"open + encode {first[0].name}: {encode_seconds:.2f} s; {window.status_encoder.text()}"
+        )
 
         # idle: wait until the next images are prefetched, so nothing encodes meanwhile
         prefetched: set = set()

@@ -183,5 +183,29 @@ class ModelController:
             "error",
         )
 
+    # --- model manager ----------------------------------------------------------------------
+
+    def open_manager(self, import_path: Path | None = None) -> None:
+        """The model manager dialog (modal); with ``import_path``, importing it right away."""
+        from samdesk.engine.store import ModelStore
+        from samdesk.ui.model_manager import ModelManager
+
+        dialog = ModelManager(
+            ModelStore(),
+            lambda: self.window.dialogs.open_model_file(),
+            self.request,
+            self.window,
+        )
+        if import_path is not None:
+            dialog.import_file(import_path)
+        dialog.exec()
+        dialog.deleteLater()
+
+    def import_file(self) -> None:
+        """Model > Import model file…: copy a checkpoint into the models folder (checked)."""
+        path = self.window.dialogs.open_model_file()
+        if path is not None:
+            self.open_manager(import_path=path)
+
     def _show_status(self) -> None:
         self.window.status_model.setText(f"Model: {self.active_text}")
