@@ -184,7 +184,7 @@ def trace_many(
         traced.append((pixels, doubled, contours, links))
     batch = _RingBatch()
     plans: list[list[list[int]] | None] = []
-    for pixels, _, contours, links in traced:
+    for (pixels, _, contours, links), (_, origin) in zip(traced, crops, strict=True):
         has_holes = bool((links[:, 3] != -1).any())
         if has_holes and stop_at_holes:
             plans.append(None)
@@ -193,10 +193,10 @@ def trace_many(
         for index, contour in enumerate(contours):
             if links[index][3] != -1:
                 continue  # a hole; handled with its outer boundary
-            members = [batch.add(contour, pixels, outer=True)]
+            members = [batch.add(contour, pixels, origin, outer=True)]
             child = links[index][2]
             while child != -1:
-                members.append(batch.add(contours[child], pixels, outer=False))
+                members.append(batch.add(contours[child], pixels, origin, outer=False))
                 child = links[child][0]
             groups.append(members)
         plans.append(groups)
@@ -212,18 +212,12 @@ def trace_many(
         groups, iou = exact, 1.0
         if tolerance > 0 and exact:
             simplified = [[_simplify(ring, tolerance) for ring in group] for group in exact]
-            measured = _iou(_rings_mask(simplified, pixels.shape), pixels)
+            shift = np.asarray(origin, dtype=np.float64)
+            local = [[ring - shift for ring in group] for group in simplified]
+            measured = _iou(_rings_mask(local, pixels.shape), pixels)
             if measured >= SIMPLIFIED_MIN_IOU:
                 groups, iou = simplified, measured
-        shift = np.asarray(origin, dtype=np.float64)
-        results.append(
-            Rings(
-                [[ring + shift for ring in group] for group in groups],
-                [[ring + shift for ring in group] for group in exact],
-                iou,
-                bool((links[:, 3] != -1).any()),
-            )
-        )
+        results.append(Rings(groups, exact, iou, bool((links[:, 3] != -1).any())))
     return results
 
 
@@ -242,14 +236,19 @@ class _RingBatch:
         self.images: list[np.ndarray] = []
         self.image_of: list[int] = []
         self.outer: list[bool] = []
+        self.origins: list[tuple[int, int]] = []
 
-    def add(self, contour: np.ndarray, pixels: np.ndarray, *, outer: bool) -> int:
-        """Queue one contour of the doubled version of ``pixels`` (the padded bool crop)."""
+    def add(
+        self, contour: np.ndarray, pixels: np.ndarray, origin: tuple[int, int], *, outer: bool
+    ) -> int:
+        """Queue one contour of the doubled version of ``pixels`` (the padded bool crop whose
+        top-left pixel is at ``origin`` in the image)."""
         if not self.images or self.images[-1] is not pixels:
             self.images.append(pixels)
         self.points.append(contour.reshape(-1, 2))
         self.image_of.append(len(self.images) - 1)
         self.outer.append(outer)
+        self.origins.append(origin)
         return len(self.points) - 1
 
     def rings(self) -> list[np.ndarray]:
@@ -295,7 +294,15 @@ class _RingBatch:
         centres = (merged.astype(np.float64) + 0.5) / 2.0
         distance = np.where(np.asarray(self.outer), 0.25, -0.25)
         rings = _offset_rings(centres, lengths, distance)
-        return np.split(rings, np.cumsum(lengths)[:-1])
+        rings += np.repeat(np.asarray(self.origins, dtype=np.float64), lengths, axis=0)
+        # Rings on whole pixel corners only (most are) come back as integers: cheaper to write.
+        rings = np.round(rings, 6)
+        whole = np.floor(rings) == rings
+        integral = _segment_sums((~(whole[:, 0] & whole[:, 1])).astype(np.int64), lengths) == 0
+        cuts = np.cumsum(lengths)[:-1]
+        as_float = np.split(rings, cuts)
+        as_int = np.split(rings.astype(np.int64), cuts)
+        return [i if flag else f for i, f, flag in zip(as_int, as_float, integral, strict=True)]
 
 
 def _unit_diagonals(points: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -511,6 +518,8 @@ def flat_ring(ring: BaseGeometry | np.ndarray, decimals: int = 3) -> list[float]
     """
     if isinstance(ring, BaseGeometry):
         points = shapely.get_coordinates(ring)
+    elif np.issubdtype(np.asarray(ring).dtype, np.integer):
+        return np.asarray(ring).ravel().tolist()
     else:
         points = np.asarray(ring, dtype=np.float64)
     if len(points) > 1 and np.array_equal(points[0], points[-1]):
