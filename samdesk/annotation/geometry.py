@@ -117,7 +117,23 @@ def crop_to_polygons(
 
     ``crop`` must have a background border at least one pixel wide (the caller pads it).
     """
-    rings = trace(crop, origin=origin, tolerance=tolerance)
+    return polygons_many([(crop, origin)], tolerance=tolerance)[0]
+
+
+def polygons_many(
+    crops: Sequence[tuple[np.ndarray, tuple[int, int]]], *, tolerance: float = DEFAULT_TOLERANCE
+) -> list[Polygons]:
+    """:func:`crop_to_polygons` for many ``(padded crop, origin)`` pairs, traced together."""
+    traced = trace_many(crops, tolerance=tolerance)
+    return [
+        _assemble(rings, crop, origin) for rings, (crop, origin) in zip(traced, crops, strict=True)
+    ]
+
+
+def _assemble(rings: Rings, crop: np.ndarray, origin: tuple[int, int]) -> Polygons:
+    """Valid shapely polygons of one mask's traced rings (a simplified group that is not a valid
+    polygon is used exact), degenerate parts dropped and counted, the IoU re-measured if the
+    geometry changed."""
     dropped: Counter[str] = Counter()
     polygons: list[Polygon] = []
     rebuilt = False
@@ -214,7 +230,7 @@ def trace_many(
             simplified = [[_simplify(ring, tolerance) for ring in group] for group in exact]
             shift = np.asarray(origin, dtype=np.float64)
             local = [[ring - shift for ring in group] for group in simplified]
-            measured = _iou(_rings_mask(local, pixels.shape), pixels)
+            measured = _rings_iou(local, pixels)
             if measured >= SIMPLIFIED_MIN_IOU:
                 groups, iou = simplified, measured
         results.append(Rings(groups, exact, iou, bool((links[:, 3] != -1).any())))
@@ -370,6 +386,31 @@ def _rings_mask(groups: list[list[np.ndarray]], shape: tuple[int, ...]) -> np.nd
             filled &= ~rings_to_mask([r.ravel().tolist() for r in rings[1:]], height, width)
         drawn |= filled
     return drawn
+
+
+def _rings_iou(groups: list[list[np.ndarray]], pixels: np.ndarray) -> float:
+    """IoU of what pycocotools draws from ring groups with ``pixels``, counted on RLEs (no
+    pixel arrays): a group draws its outer ring minus its holes; groups do not overlap."""
+    height, width = pixels.shape
+    target = coco_mask.encode(np.asfortranarray(pixels, dtype=np.uint8))
+
+    def area(*parts: dict) -> int:
+        merged = parts[0] if len(parts) == 1 else coco_mask.merge(list(parts), intersect=True)
+        return int(coco_mask.area(merged))
+
+    inside = drawn = 0
+    for group in groups:
+        outer = coco_mask.frPyObjects([group[0].ravel().tolist()], height, width)[0]
+        inside += area(outer, target)
+        drawn += area(outer)
+        if len(group) > 1:
+            holes = coco_mask.merge(
+                coco_mask.frPyObjects([r.ravel().tolist() for r in group[1:]], height, width)
+            )
+            inside -= area(outer, holes, target)
+            drawn -= area(outer, holes)
+    union = drawn + int(coco_mask.area(target)) - inside
+    return inside / union if union else 1.0
 
 
 def _iou(drawn: np.ndarray, pixels: np.ndarray) -> float:

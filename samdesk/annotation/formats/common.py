@@ -9,12 +9,14 @@ import json
 import math
 import os
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import numpy as np
 
-from samdesk.annotation.geometry import Polygons, crop_to_polygons, padded
+from samdesk.annotation import rle
+from samdesk.annotation.geometry import Polygons, padded, polygons_many
 from samdesk.annotation.records import ImageRecord, InstanceRecord
 from samdesk.annotation.safe_io import atomic_write
 from samdesk.errors import FormatError, InputError, SaveError
@@ -97,10 +99,15 @@ def check_points(
     return True
 
 
-def instance_polygons(instance: InstanceRecord, tolerance: float) -> Polygons:
-    """Polygons of one object, traced on its box only (pixel-corner frame, image pixels)."""
-    crop, (x0, y0) = instance.crop()
-    return crop_to_polygons(padded(crop), origin=(x0 - 1, y0 - 1), tolerance=tolerance)
+def instance_polygons(instances: Sequence[InstanceRecord], tolerance: float) -> list[Polygons]:
+    """Polygons of objects with non-empty masks, each traced on its box only (pixel-corner
+    frame, image pixels), all in one batch."""
+    boxes = [i.crop_box() for i in instances]
+    pixels = rle.paint_crops(
+        [i.run_lengths() for i in instances], [i.height for i in instances], boxes
+    )
+    crops = [(padded(p), (b[0] - 1, b[1] - 1)) for p, b in zip(pixels, boxes, strict=True)]
+    return polygons_many(crops, tolerance=tolerance)
 
 
 def per_image_names(images: list[ImageRecord], suffix: str) -> dict[int, PurePosixPath]:

@@ -46,7 +46,7 @@ from samdesk.annotation.formats.common import (
     read_json,
 )
 from samdesk.annotation.formats.report import ExportReport, ImportReport
-from samdesk.annotation.geometry import DEFAULT_TOLERANCE, rings_to_rle
+from samdesk.annotation.geometry import DEFAULT_TOLERANCE, Polygons, rings_to_rle
 from samdesk.annotation.project_file import relative_path
 from samdesk.errors import FormatError, InputError, SamdeskError
 
@@ -72,11 +72,15 @@ def export(
     for image in images:
         target = out / names[image.id]
         shapes: list[dict[str, Any]] = []
-        for instance in doc.instances_of(image.id):
-            if instance.bbox is None:
-                report.dropped[EMPTY] += 1
-                continue
-            shapes += _instance_shapes(instance, tolerance, holes, report)
+        instances = doc.instances_of(image.id)
+        drawable = [i for i in instances if i.bbox is not None]
+        if len(drawable) < len(instances):
+            report.dropped[EMPTY] += len(instances) - len(drawable)
+        instances = drawable
+        for instance, polygons in zip(
+            instances, instance_polygons(instances, tolerance), strict=True
+        ):
+            shapes += _instance_shapes(instance, polygons, holes, report)
         content = {
             "version": LABELME_VERSION,
             "flags": {},
@@ -86,9 +90,18 @@ def export(
             "imageHeight": image.height,
             "imageWidth": image.width,
         }
-        files.add(target, json.dumps(content, ensure_ascii=False, indent=2))
+        files.add(target, _json(content))
     report.files = files.commit()
     return report
+
+
+def _json(content: dict[str, Any]) -> str:
+    """The file as JSON with one shape per line (readable, and quick to write)."""
+    dump = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+    shapes = content.pop("shapes")
+    head = ",\n".join(f"{dump(k)}: {dump(v)}" for k, v in content.items())
+    body = ",\n".join(dump(s) for s in shapes)
+    return f'{{{head},\n"shapes": [\n{body}\n]}}\n' if shapes else f'{{{head},\n"shapes": []}}\n'
 
 
 def _shape(label: str, group_id: int, shape_type: str, points: list[list[float]]) -> dict:
@@ -104,9 +117,8 @@ def _shape(label: str, group_id: int, shape_type: str, points: list[list[float]]
 
 
 def _instance_shapes(
-    instance: Any, tolerance: float, holes: str, report: ExportReport
+    instance: Any, polygons: Polygons, holes: str, report: ExportReport
 ) -> list[dict[str, Any]]:
-    polygons = instance_polygons(instance, tolerance)
     if polygons.has_holes and holes == "mask":
         x, y, w, h = instance.bbox
         crop, _ = instance.crop()

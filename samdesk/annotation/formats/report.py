@@ -35,8 +35,8 @@ class ExportReport:
             + (f" as {self.parts} polygon part(s)" if self.parts else "")
             + f" to {len(self.files)} file(s)"
         ]
-        lines += [f"  dropped {n}: {reason}" for reason, n in sorted(self.dropped.items())]
-        lines += [f"  changed {n}: {reason}" for reason, n in sorted(self.changed.items())]
+        lines += [f"  dropped {n}: {reason}" for reason, n in sorted(self.dropped.items()) if n]
+        lines += [f"  changed {n}: {reason}" for reason, n in sorted(self.changed.items()) if n]
         lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
 

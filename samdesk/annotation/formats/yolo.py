@@ -39,13 +39,17 @@ def export(
     names = per_image_names(images, ".txt")
     class_of = {c.name: n for n, c in enumerate(doc.categories)}
     files = OutputFiles()
+    number = f"{{:.{decimals}f}}"
     for image in images:
         lines = []
-        for instance in doc.instances_of(image.id):
-            if instance.bbox is None:
-                report.dropped[EMPTY] += 1
-                continue
-            polygons = instance_polygons(instance, tolerance)
+        instances = doc.instances_of(image.id)
+        drawable = [i for i in instances if i.bbox is not None]
+        if len(drawable) < len(instances):
+            report.dropped[EMPTY] += len(instances) - len(drawable)
+        instances = drawable
+        for instance, polygons in zip(
+            instances, instance_polygons(instances, tolerance), strict=True
+        ):
             report.dropped.update(polygons.dropped)
             if polygons.hole_count:
                 report.changed[HOLES_FILLED] += polygons.hole_count
@@ -53,7 +57,7 @@ def export(
             for part in polygons.parts:
                 points = shapely.get_coordinates(part.exterior)[:-1] / scale
                 values = np.clip(np.round(points, decimals), 0.0, 1.0).ravel()
-                coordinates = " ".join(_number(v, decimals) for v in values)
+                coordinates = " ".join(map(number.format, values.tolist()))
                 lines.append(f"{class_of[instance.label]} {coordinates}")
                 report.parts += 1
             report.objects += 1 if polygons.parts else 0
@@ -65,11 +69,6 @@ def export(
     files.add(out / "data.yaml", _data_yaml(class_names))
     report.files = files.commit()
     return report
-
-
-def _number(value: float, decimals: int) -> str:
-    text = f"{value:.{decimals}f}".rstrip("0").rstrip(".")
-    return text or "0"
 
 
 def _one_line(name: str, report: ExportReport) -> str:
