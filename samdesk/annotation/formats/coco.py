@@ -15,6 +15,7 @@ whole file before pycocotools sees any of it (whose C code trusts its input); se
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from samdesk.annotation.formats.common import (
     check_points,
     expected_image_path,
     find_image,
+    in_chunks,
     is_int,
     is_number,
     read_json,
@@ -46,7 +48,6 @@ AS_RLE_INEXACT = "written as RLE because polygons could not reproduce the mask"
 AS_RLE_ASKED = "written as RLE (asked for)"
 
 _MAX_SIDE = 1 << 20
-_CHUNK = 256  # objects traced together
 
 
 def export(doc: Any, out: Path, *, rle: bool = False, tolerance: float = 0.0) -> ExportReport:
@@ -70,27 +71,28 @@ def export(doc: Any, out: Path, *, rle: bool = False, tolerance: float = 0.0) ->
     ]
     annotations = []
     instances = list(doc.instances)
-    for start in range(0, len(instances), _CHUNK):
-        chunk = instances[start : start + _CHUNK]
-        for instance, segmentation in zip(
-            chunk, _segmentations(chunk, rle, tolerance, report), strict=True
-        ):
-            if segmentation is None:
-                report.dropped[EMPTY] += 1
-                continue
-            annotation: dict[str, Any] = {
-                "id": instance.id,
-                "image_id": instance.image_id,
-                "category_id": categories[instance.label].id,
-                "segmentation": segmentation,
-                "area": float(instance.area),
-                "bbox": [float(v) for v in instance.bbox],
-                "iscrowd": 0,
-            }
-            if instance.score is not None:
-                annotation["score"] = instance.score
-            annotations.append(annotation)
-            report.objects += 1
+    work = partial(_segmentations, as_rle=rle, tolerance=tolerance)
+    for instance, (segmentation, change) in zip(instances, in_chunks(instances, work), strict=True):
+        if change:
+            report.changed[change] += 1
+        if segmentation is None:
+            report.dropped[EMPTY] += 1
+            continue
+        if isinstance(segmentation, list):
+            report.parts += len(segmentation)
+        annotation: dict[str, Any] = {
+            "id": instance.id,
+            "image_id": instance.image_id,
+            "category_id": categories[instance.label].id,
+            "segmentation": segmentation,
+            "area": float(instance.area),
+            "bbox": [float(v) for v in instance.bbox],
+            "iscrowd": 0,
+        }
+        if instance.score is not None:
+            annotation["score"] = instance.score
+        annotations.append(annotation)
+        report.objects += 1
     content = {
         "info": {"description": "exported by samdesk", "version": "1.0"},
         "licenses": [],
@@ -107,35 +109,30 @@ def export(doc: Any, out: Path, *, rle: bool = False, tolerance: float = 0.0) ->
     return report
 
 
-def _segmentations(
-    chunk: list[Any], as_rle: bool, tolerance: float, report: ExportReport
-) -> list[list[list[float]] | dict[str, Any] | None]:
-    """The COCO segmentation of each object (None for an empty mask), traced together."""
+def _segmentations(chunk: list[Any], *, as_rle: bool, tolerance: float) -> list[tuple[Any, str]]:
+    """``(segmentation, what was changed or "")`` per object of a chunk (segmentation None for
+    an empty mask), traced together. Runs in a worker thread: touches no shared state."""
     wanted = [i for i in chunk if i.bbox is not None and not as_rle]
     boxes = [i.crop_box() for i in wanted]
     pixels = rle.paint_crops([i.run_lengths() for i in wanted], [i.height for i in wanted], boxes)
     crops = [(padded(p), (b[0] - 1, b[1] - 1)) for p, b in zip(pixels, boxes, strict=True)]
     traced = iter(trace_many(crops, tolerance=tolerance, stop_at_holes=True))
-    result: list[list[list[float]] | dict[str, Any] | None] = []
+    result: list[tuple[Any, str]] = []
     for instance in chunk:
         if instance.bbox is None:
-            result.append(None)
+            result.append((None, ""))
             continue
         as_rle_dict = {"size": [instance.height, instance.width], "counts": instance.rle}
         if as_rle:
-            report.changed[AS_RLE_ASKED] += 1
-            result.append(as_rle_dict)
+            result.append((as_rle_dict, AS_RLE_ASKED))
             continue
         rings = next(traced)
         if rings.has_holes:
-            report.changed[AS_RLE_HOLES] += 1
-            result.append(as_rle_dict)
+            result.append((as_rle_dict, AS_RLE_HOLES))
         elif not rings.iou >= POLYGON_MIN_IOU:
-            report.changed[AS_RLE_INEXACT] += 1
-            result.append(as_rle_dict)
+            result.append((as_rle_dict, AS_RLE_INEXACT))
         else:
-            report.parts += len(rings.groups)
-            result.append([flat_ring(group[0]) for group in rings.groups])
+            result.append(([flat_ring(group[0]) for group in rings.groups], ""))
     return result
 
 

@@ -7,8 +7,9 @@ parts, so the parts of one object stay one object. Polygons are in the pixel-cor
 ``(x, y)`` spans ``[x, x+1]``), which is how labelme's canvas shows them.
 
 labelme polygons have no holes. By default (``holes="mask"``) an object with holes is written as
-one ``shape_type: "mask"`` shape (labelme >= 5.3: ``points`` is the box ``[[x0, y0], [x1, y1]]``
-in pixels, inclusive, and ``mask`` a base64 PNG of the box) - lossless, counted in the report.
+one ``shape_type: "mask"`` shape (labelme's AI-mask shape, since late 2023: ``points`` is the box
+``[[x0, y0], [x1, y1]]`` in pixels, inclusive, and ``mask`` a base64 PNG of the box) - lossless,
+counted in the report.
 ``holes="fill"`` writes the outer outlines instead and counts the holes as filled.
 
 Import reads a labelme JSON file or a folder of them (recursively): ``polygon``, ``rectangle``,
