@@ -15,6 +15,7 @@ whole file before pycocotools sees any of it (whose C code trusts its input); se
 from __future__ import annotations
 
 import json
+import os
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -58,12 +59,12 @@ def export(doc: Any, out: Path, *, rle: bool = False, tolerance: float = 0.0) ->
     if out.is_dir():
         out = out / "annotations.json"
     report = ExportReport("coco")
-    folder = out.parent if out.parent.exists() else Path.cwd()
+    folder = Path(os.path.abspath(out.parent))
     categories = {c.name: c for c in doc.categories}
     images_json = [
         {
             "id": image.id,
-            "file_name": relative_path(image.path, folder.resolve()),
+            "file_name": relative_path(image.path, folder),
             "width": image.width,
             "height": image.height,
         }

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,8 @@ def export(doc: Any, out: Path, *, tiff: bool = True) -> ExportReport:
     for image in images:
         stem = names[image.id]
         instances, semantic, sidecar = _render(doc, image, class_value, class_dtype, report)
-        sidecar["image"] = relative_path(image.path, (out / "instances" / stem).parent.absolute())
+        folder = Path(os.path.abspath(out / "instances" / stem)).parent
+        sidecar["image"] = relative_path(image.path, folder)
         files.add(out / "instances" / f"{stem}.png", _png(instances))
         files.add(
             out / "instances" / f"{stem}.json",
