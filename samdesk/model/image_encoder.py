@@ -23,6 +23,9 @@ from samdesk.model.config import ViTConfig
 #: Called after every step of the encoder (used for progress, pausing and cancellation).
 StepCallback = Callable[[], None]
 
+#: Bytes of MLP hidden activations computed at once (about the L2 cache of two cores).
+MLP_CHUNK_BYTES = 2 * 1024 * 1024
+
 _ATTENTION = {
     "blocked": blocked_attention,
     "reference": reference_attention,
@@ -56,6 +59,10 @@ class Attention(nn.Module):
         self.impl = "blocked"
 
     def forward(self, x: torch.Tensor, on_chunk: StepCallback | None = None) -> torch.Tensor:
+        return self.proj(self.attend(x, on_chunk))
+
+    def attend(self, x: torch.Tensor, on_chunk: StepCallback | None = None) -> torch.Tensor:
+        """Attention without the output projection: (B, H, W, C) -> (B, H, W, C)."""
         b, h, w, _ = x.shape
         qkv = self.qkv(x).reshape(b, h * w, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.reshape(3, b * self.num_heads, h * w, -1).unbind(0)
@@ -64,8 +71,7 @@ class Attention(nn.Module):
             out = blocked_attention(q, k, v, self.scale, rel_pos, (h, w), on_chunk)
         else:
             out = _ATTENTION[self.impl](q, k, v, self.scale, rel_pos, (h, w))
-        out = out.view(b, self.num_heads, h, w, -1).permute(0, 2, 3, 1, 4).reshape(b, h, w, -1)
-        return self.proj(out)
+        return out.view(b, self.num_heads, h, w, -1).permute(0, 2, 3, 1, 4).reshape(b, h, w, -1)
 
 
 def window_partition(x: torch.Tensor, window: int) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -106,17 +112,40 @@ class Block(nn.Module):
         self.window_size = window_size
 
     def forward(self, x: torch.Tensor, on_chunk: StepCallback | None = None) -> torch.Tensor:
-        shortcut = x
-        x = self.norm1(x)
+        """(B, H, W, C) -> same. Updates ``x`` in place (the encoder owns its activations)."""
+        h = self.norm1(x)
         if self.window_size > 0:
-            h, w = x.shape[1], x.shape[2]
-            x, pad_hw = window_partition(x, self.window_size)
-            x = self.attn(x)
-            x = window_unpartition(x, self.window_size, pad_hw, (h, w))
+            height, width = h.shape[1], h.shape[2]
+            h, pad_hw = window_partition(h, self.window_size)
+            h = self.attn.attend(h)
+            # the projection is per token, so it runs after dropping the padding tokens
+            h = window_unpartition(h, self.window_size, pad_hw, (height, width))
         else:
-            x = self.attn(x, on_chunk)
-        x = shortcut + x
-        return x + self.mlp(self.norm2(x))
+            h = self.attn.attend(h, on_chunk)
+        c = x.shape[-1]
+        proj = self.attn.proj
+        if not torch.is_autocast_enabled(x.device.type):  # x += proj(h) inside the product
+            x.view(-1, c).addmm_(h.reshape(-1, c), proj.weight.t()).add_(proj.bias)
+        else:  # autocast: the product comes back in the lower precision
+            x.add_(proj(h).to(x.dtype))
+        return self._mlp_residual_(x)
+
+    def _mlp_residual_(self, x: torch.Tensor) -> torch.Tensor:
+        """x += mlp(norm2(x)), a block of tokens at a time so the 4x wider hidden activations
+        stay in the CPU cache instead of making several passes over main memory."""
+        c = x.shape[-1]
+        flat = x.view(-1, c)
+        lin1, lin2, norm = self.mlp.lin1, self.mlp.lin2, self.norm2
+        rows = max(64, MLP_CHUNK_BYTES // (lin1.out_features * x.element_size()))
+        autocast = torch.is_autocast_enabled(x.device.type)
+        for s in range(0, flat.shape[0], rows):
+            xs = flat[s : s + rows]
+            hidden = F.gelu(lin1(F.layer_norm(xs, (c,), norm.weight, norm.bias, norm.eps)))
+            if not autocast:
+                xs.addmm_(hidden, lin2.weight.t()).add_(lin2.bias)
+            else:  # autocast: the product comes back in the lower precision
+                xs.add_(lin2(hidden).to(xs.dtype))
+        return x
 
 
 class ImageEncoderViT(nn.Module):
@@ -154,7 +183,8 @@ class ImageEncoderViT(nn.Module):
         return sum(1 + (heads if blk.window_size == 0 else 0) for blk in self.blocks) + 1
 
     def forward(self, x: torch.Tensor, on_step: StepCallback | None = None) -> torch.Tensor:
-        x = self.patch_embed(x) + self.pos_embed
+        # the residual stream stays float32 (also under bf16 autocast)
+        x = self.patch_embed(x).float().add_(self.pos_embed).contiguous()
         for blk in self.blocks:
             x = blk(x, on_step)
             if on_step is not None:
