@@ -27,9 +27,9 @@ from samdesk.annotation.formats.common import (
     OutputFiles,
     Problems,
     check_points,
+    chunk_results,
     expected_image_path,
     find_image,
-    in_chunks,
     is_int,
     is_number,
     read_json,
@@ -70,44 +70,66 @@ def export(doc: Any, out: Path, *, rle: bool = False, tolerance: float = 0.0) ->
         }
         for image in doc.images
     ]
-    annotations = []
     instances = list(doc.instances)
     work = partial(_segmentations, as_rle=rle, tolerance=tolerance)
-    for instance, (segmentation, change) in zip(instances, in_chunks(instances, work), strict=True):
-        if change:
-            report.changed[change] += 1
-        if segmentation is None:
-            report.dropped[EMPTY] += 1
-            continue
-        if isinstance(segmentation, list):
-            report.parts += len(segmentation)
-        annotation: dict[str, Any] = {
-            "id": instance.id,
-            "image_id": instance.image_id,
-            "category_id": categories[instance.label].id,
-            "segmentation": segmentation,
-            "area": float(instance.area),
-            "bbox": [float(v) for v in instance.bbox],
-            "iscrowd": 0,
-        }
-        if instance.score is not None:
-            annotation["score"] = instance.score
-        annotations.append(annotation)
-        report.objects += 1
-    content = {
+    dump = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    # Each chunk is encoded as soon as it is traced, while the next chunks are being traced.
+    fragments = []
+    for chunk, results in chunk_results(instances, work):
+        annotations = [
+            _annotation(instance, segmentation, change, categories, report)
+            for instance, (segmentation, change) in zip(chunk, results, strict=True)
+        ]
+        fragments.append(dump([a for a in annotations if a is not None])[1:-1])
+    head = {
         "info": {"description": "exported by samdesk", "version": "1.0"},
         "licenses": [],
         "images": images_json,
-        "annotations": annotations,
-        "categories": [
-            {"id": c.id, "name": c.name, "supercategory": "", "color": c.color}
-            for c in doc.categories
-        ],
     }
+    categories_json = [
+        {"id": c.id, "name": c.name, "supercategory": "", "color": c.color} for c in doc.categories
+    ]
+    text = (
+        dump(head)[:-1]
+        + ',"annotations":['
+        + ",".join(f for f in fragments if f)
+        + '],"categories":'
+        + dump(categories_json)
+        + "}"
+    )
     files = OutputFiles()
-    files.add(out, json.dumps(content, ensure_ascii=False, separators=(",", ":")))
+    files.add(out, text)
     report.files = files.commit()
     return report
+
+
+def _annotation(
+    instance: Any,
+    segmentation: Any,
+    change: str,
+    categories: dict[str, Any],
+    report: ExportReport,
+) -> dict[str, Any] | None:
+    if change:
+        report.changed[change] += 1
+    if segmentation is None:
+        report.dropped[EMPTY] += 1
+        return None
+    if isinstance(segmentation, list):
+        report.parts += len(segmentation)
+    annotation: dict[str, Any] = {
+        "id": instance.id,
+        "image_id": instance.image_id,
+        "category_id": categories[instance.label].id,
+        "segmentation": segmentation,
+        "area": float(instance.area),
+        "bbox": [float(v) for v in instance.bbox],
+        "iscrowd": 0,
+    }
+    if instance.score is not None:
+        annotation["score"] = instance.score
+    report.objects += 1
+    return annotation
 
 
 def _segmentations(chunk: list[Any], *, as_rle: bool, tolerance: float) -> list[tuple[Any, str]]:

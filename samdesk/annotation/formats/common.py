@@ -118,21 +118,23 @@ def instance_polygons(instances: Sequence[InstanceRecord], tolerance: float) -> 
 CHUNK = 256
 
 
-def in_chunks(items: Sequence[T], work: Callable[[list[T]], list[R]]) -> Iterator[R]:
-    """``work`` applied to consecutive chunks of ``items``, results in order, one per item.
+def chunk_results(
+    items: Sequence[T], work: Callable[[list[T]], list[R]]
+) -> Iterator[tuple[list[T], list[R]]]:
+    """``(chunk, work(chunk))`` for consecutive chunks of ``items``, in order.
 
-    Two chunks run at a time in threads: the heavy parts (OpenCV, large numpy operations)
-    release the GIL, so a second core shortens an export; with one core nothing is lost.
+    Chunks are worked on in two threads while the caller consumes earlier results: the heavy
+    parts (OpenCV, large numpy operations) release the GIL, so a second core shortens an export;
+    with one core nothing is lost.
     """
     chunks = [list(items[i : i + CHUNK]) for i in range(0, len(items), CHUNK)]
     workers = min(2, os.cpu_count() or 1, max(1, len(chunks)))
     if workers == 1:
         for chunk in chunks:
-            yield from work(chunk)
+            yield chunk, work(chunk)
         return
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="samdesk-export") as pool:
-        for results in pool.map(work, chunks):
-            yield from results
+        yield from zip(chunks, pool.map(work, chunks), strict=True)
 
 
 def per_image_names(images: list[ImageRecord], suffix: str) -> dict[int, PurePosixPath]:
