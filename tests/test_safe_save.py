@@ -210,3 +210,25 @@ def test_large_project_saves_compact_masks(tmp_path: Path) -> None:
     path = doc.save(tmp_path / "p.json")
     assert path.stat().st_size < 100_000  # RLE strings (~3 kB each), not 3 MB of pixels
     assert np.array_equal(Document.load(path).instances[1].mask(), mask)
+
+
+@pytest.mark.parametrize(
+    "existing",
+    [
+        b'{"format": "samdesk-project", "version": 1, "images": [',  # damaged project
+        b'{"format": "samdesk-project", "version": 7}',  # newer project
+        b"my thesis, not a project",
+        b'{"format": "labelme"}',
+    ],
+)
+def test_save_never_overwrites_a_file_it_cannot_read(tmp_path: Path, existing: bytes) -> None:
+    target = tmp_path / "taken.json"
+    target.write_bytes(existing)
+    doc = Document()
+    doc.add_category("cell")
+    with pytest.raises(SaveError, match="does not overwrite"):
+        doc.save(target)
+    assert target.read_bytes() == existing and doc.dirty
+    _, other, _ = saved_project(tmp_path)
+    assert doc.save(other) == other  # a readable project may be replaced (Save As)
+    assert [c.name for c in Document.load(other).categories] == ["cell"]

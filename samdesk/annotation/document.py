@@ -477,15 +477,19 @@ class Document:
         when None, where it was loaded from or last saved. Returns the path written.
 
         Raises :class:`~samdesk.errors.SaveError` when that fails; the file on disk is then
-        unchanged and the document stays dirty.
+        unchanged and the document stays dirty. A different existing file is replaced only if it
+        is a readable samdesk project of this version: a damaged project, a newer one or any
+        other file is never overwritten.
         """
-        from samdesk.annotation.project_file import write_project
+        from samdesk.annotation.project_file import check_replaceable, write_project
 
         if path is None:
             if self.path is None:
                 raise InputError("This project has not been saved yet; choose a file name.")
             path = self.path
         target = Path(os.path.abspath(path))
+        if target != self.path and target.exists():
+            check_replaceable(target)
         revision = self.revision
         write_project(self, target)
         self.mark_saved(target, revision)

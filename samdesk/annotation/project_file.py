@@ -57,6 +57,29 @@ def project_text(doc: Any, target: Path) -> str:
     return "".join(parts) + "}\n"
 
 
+def check_replaceable(target: Path) -> None:
+    """Raise SaveError unless ``target`` is a readable samdesk project this version can write
+    over (it is parsed, not trusted from its first line)."""
+    from samdesk.errors import SaveError
+
+    try:
+        content = json.loads(target.read_bytes().decode("utf-8"))
+        ours = isinstance(content, dict) and content.get("format") == FORMAT
+        version = content.get("version") if ours else None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        ours, version = False, None
+    if not ours:
+        problem = "is not a readable samdesk project (it may be damaged, or another file)"
+    elif not isinstance(version, int) or version > VERSION:
+        problem = f"is a samdesk project of another version ({version!r})"
+    else:
+        return
+    raise SaveError(
+        f"{target} {problem}; samdesk does not overwrite it. Choose another file name, or move "
+        "the file aside first."
+    )
+
+
 def write_project(doc: Any, target: Path) -> None:
     """Save atomically; raises SaveError and leaves the old file untouched on failure."""
     atomic_write(target, project_text(doc, target))
