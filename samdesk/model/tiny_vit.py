@@ -2,7 +2,7 @@
 
 Input (B, 3, 1024, 1024) float32 normalised pixels; output (B, 256, 64, 64). After loading, call
 :meth:`TinyViT.fuse` to fold every BatchNorm into its convolution (inference only; exact up to
-rounding) and cache the attention biases.
+rounding), cache the attention biases and switch to channels-last memory layout.
 """
 
 from __future__ import annotations
@@ -270,6 +270,9 @@ class TinyViT(nn.Module):
         for module in self.modules():
             if isinstance(module, Attention):
                 module.cache_bias()
+        # channels-last convolutions run faster on CPU and make the (B, C, H, W) <-> (B, N, C)
+        # reshapes between the attention and convolution parts free
+        self.to(memory_format=torch.channels_last)
 
     @property
     def num_steps(self) -> int:
@@ -277,7 +280,7 @@ class TinyViT(nn.Module):
         return sum(len(layer.blocks) for layer in self.layers) + 1
 
     def forward(self, x: torch.Tensor, on_step: Callable[[], None] | None = None) -> torch.Tensor:
-        x = self.patch_embed(x)
+        x = self.patch_embed(x.contiguous(memory_format=torch.channels_last))
         for layer in self.layers:
             for blk in layer.blocks:
                 x = blk(x)
