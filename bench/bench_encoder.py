@@ -139,6 +139,7 @@ def main() -> int:
     parser.add_argument("--official-repeats", type=int, default=2)
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime figures")
     parser.add_argument("--no-mobile", action="store_true", help="skip MobileSAM")
+    parser.add_argument("--bf16", action="store_true", help="also time precision='bf16'")
     parser.add_argument("--rss-probe", metavar="CKPT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_probe:
@@ -165,6 +166,13 @@ def main() -> int:
         )
         if ours.precision != "fp32":
             rows["samdesk fp32"] = timed(lambda: ours_fp32.set_image(image), args.repeats)
+        if ours.precision != "bf16" and args.bf16:
+            ours_bf16 = Predictor.from_checkpoint(
+                ckpt, device="cpu", precision="bf16", hash_cache_dir=folder
+            )
+            rows["samdesk bf16 (autocast)"] = timed(
+                lambda: ours_bf16.set_image(image), args.repeats
+            )
         rows["segment-anything (official fp32)"] = timed(
             lambda: theirs.set_image(image), args.official_repeats
         )
