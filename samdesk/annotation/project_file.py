@@ -18,8 +18,11 @@ without its images).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -139,6 +142,19 @@ def _instance_json(instance: InstanceRecord) -> dict[str, Any]:
 # --- reading --------------------------------------------------------------------------------------
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause Python's cycle collector while building many objects that hold no cycles (it would
+    otherwise rescan the whole heap several times during a large load)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def corrupt(path: Path, problem: str, line: int | None = None, column: int | None = None):
     """A CorruptProjectError naming the file (and position), with ``path``, ``line`` and
     ``column`` attributes for the app."""
@@ -167,12 +183,15 @@ def read_project(path: Path, doc: Any) -> Any:
         line = data.count(b"\n", 0, err.start) + 1
         column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
         raise corrupt(path, f"byte {err.start} is not valid UTF-8", line, column) from None
-    try:
-        content = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise corrupt(path, f"{err.msg} (the file may be cut off)", err.lineno, err.colno) from None
-    except RecursionError:
-        raise corrupt(path, "the JSON is nested too deeply") from None
+    with paused_gc():
+        try:
+            content = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise corrupt(
+                path, f"{err.msg} (the file may be cut off)", err.lineno, err.colno
+            ) from None
+        except RecursionError:
+            raise corrupt(path, "the JSON is nested too deeply") from None
     if not isinstance(content, dict) or content.get("format") != FORMAT:
         raise corrupt(path, "it is not a samdesk project (no 'format': 'samdesk-project')")
     version = content.get("version")
@@ -186,7 +205,8 @@ def read_project(path: Path, doc: Any) -> Any:
         )
         err.path = path  # type: ignore[attr-defined]
         raise err
-    _Reader(path, doc).fill(content)
+    with paused_gc():
+        _Reader(path, doc).fill(content)
     doc.revision = 0
     doc.mark_saved(path, 0)
     return doc
