@@ -36,7 +36,7 @@ from samdesk.annotation.formats.common import (
 )
 from samdesk.annotation.formats.report import ExportReport, ImportReport
 from samdesk.annotation.geometry import flat_ring, padded, rings_to_rle, trace_many
-from samdesk.annotation.project_file import relative_path
+from samdesk.annotation.project_file import paused_gc, relative_path
 from samdesk.annotation.records import is_color
 from samdesk.errors import InputError
 
@@ -75,12 +75,13 @@ def export(doc: Any, out: Path, *, rle: bool = False, tolerance: float = 0.0) ->
     dump = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     # Each chunk is encoded as soon as it is traced, while the next chunks are being traced.
     fragments = []
-    for chunk, results in chunk_results(instances, work):
-        annotations = [
-            _annotation(instance, segmentation, change, categories, report)
-            for instance, (segmentation, change) in zip(chunk, results, strict=True)
-        ]
-        fragments.append(dump([a for a in annotations if a is not None])[1:-1])
+    with paused_gc():  # many short-lived lists, no cycles
+        for chunk, results in chunk_results(instances, work):
+            annotations = [
+                _annotation(instance, segmentation, change, categories, report)
+                for instance, (segmentation, change) in zip(chunk, results, strict=True)
+            ]
+            fragments.append(dump([a for a in annotations if a is not None])[1:-1])
     head = {
         "info": {"description": "exported by samdesk", "version": "1.0"},
         "licenses": [],
