@@ -119,7 +119,7 @@ CHUNK = 256
 
 
 def chunk_results(
-    items: Sequence[T], work: Callable[[list[T]], list[R]]
+    items: Sequence[T], work: Callable[[list[T]], list[R]], size: int = CHUNK
 ) -> Iterator[tuple[list[T], list[R]]]:
     """``(chunk, work(chunk))`` for consecutive chunks of ``items``, in order.
 
@@ -127,7 +127,7 @@ def chunk_results(
     parts (OpenCV, large numpy operations) release the GIL, so a second core shortens an export;
     with one core nothing is lost.
     """
-    chunks = [list(items[i : i + CHUNK]) for i in range(0, len(items), CHUNK)]
+    chunks = [list(items[i : i + size]) for i in range(0, len(items), size)]
     workers = min(2, os.cpu_count() or 1, max(1, len(chunks)))
     if workers == 1:
         for chunk in chunks:
@@ -135,6 +135,26 @@ def chunk_results(
         return
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="samdesk-export") as pool:
         yield from zip(chunks, pool.map(work, chunks), strict=True)
+
+
+def polygons_per_image(
+    doc: Any, images: Sequence[ImageRecord], tolerance: float
+) -> Iterator[tuple[ImageRecord, list[InstanceRecord], int, list[Polygons]]]:
+    """For each image: its objects with a non-empty mask, how many were empty, and their
+    polygons (traced in worker threads, a few images at a time)."""
+
+    def work(chunk: list[ImageRecord]) -> list[tuple[list[InstanceRecord], int, list[Polygons]]]:
+        out = []
+        for image in chunk:
+            instances = doc.instances_of(image.id)
+            drawable = [i for i in instances if i.bbox is not None]
+            polygons = instance_polygons(drawable, tolerance) if drawable else []
+            out.append((drawable, len(instances) - len(drawable), polygons))
+        return out
+
+    for chunk, results in chunk_results(images, work, size=4):
+        for image, (drawable, empty, polygons) in zip(chunk, results, strict=True):
+            yield image, drawable, empty, polygons
 
 
 def per_image_names(images: list[ImageRecord], suffix: str) -> dict[int, PurePosixPath]:

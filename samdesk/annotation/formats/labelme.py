@@ -41,10 +41,10 @@ from samdesk.annotation.formats.common import (
     check_points,
     expected_image_path,
     find_image,
-    instance_polygons,
     is_int,
     is_number,
     per_image_names,
+    polygons_per_image,
     read_json,
 )
 from samdesk.annotation.formats.report import ExportReport, ImportReport
@@ -72,17 +72,12 @@ def export(
     images = list(doc.images)
     names = per_image_names(images, ".json")
     files = OutputFiles()
-    for image in images:
+    for image, instances, empty, traced in polygons_per_image(doc, images, tolerance):
         target = out / names[image.id]
         shapes: list[dict[str, Any]] = []
-        instances = doc.instances_of(image.id)
-        drawable = [i for i in instances if i.bbox is not None]
-        if len(drawable) < len(instances):
-            report.dropped[EMPTY] += len(instances) - len(drawable)
-        instances = drawable
-        for instance, polygons in zip(
-            instances, instance_polygons(instances, tolerance), strict=True
-        ):
+        if empty:
+            report.dropped[EMPTY] += empty
+        for instance, polygons in zip(instances, traced, strict=True):
             shapes += _instance_shapes(instance, polygons, holes, report)
         content = {
             "version": LABELME_VERSION,

@@ -113,8 +113,9 @@ def _render(
         instances[window][crop] = value
         semantic[window][crop] = class_value[record.label]
         drawn.append((value, record))
+    visible_areas = np.bincount(instances.ravel(), minlength=len(drawn) + 1)
     for value, record in drawn:
-        visible = int(np.count_nonzero(instances == value))
+        visible = int(visible_areas[value])
         entry = {
             "value": value,
             "samdesk_id": record.id,

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import shapely
 
-from samdesk.annotation.formats.common import OutputFiles, instance_polygons, per_image_names
+from samdesk.annotation.formats.common import OutputFiles, per_image_names, polygons_per_image
 from samdesk.annotation.formats.report import ExportReport
 from samdesk.annotation.geometry import DEFAULT_TOLERANCE
 
@@ -40,16 +40,11 @@ def export(
     class_of = {c.name: n for n, c in enumerate(doc.categories)}
     files = OutputFiles()
     number = f"{{:.{decimals}f}}"
-    for image in images:
+    for image, instances, empty, traced in polygons_per_image(doc, images, tolerance):
         lines = []
-        instances = doc.instances_of(image.id)
-        drawable = [i for i in instances if i.bbox is not None]
-        if len(drawable) < len(instances):
-            report.dropped[EMPTY] += len(instances) - len(drawable)
-        instances = drawable
-        for instance, polygons in zip(
-            instances, instance_polygons(instances, tolerance), strict=True
-        ):
+        if empty:
+            report.dropped[EMPTY] += empty
+        for instance, polygons in zip(instances, traced, strict=True):
             report.dropped.update(polygons.dropped)
             if polygons.hole_count:
                 report.changed[HOLES_FILLED] += polygons.hole_count
