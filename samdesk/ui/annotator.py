@@ -306,7 +306,10 @@ class Annotator(QObject):
             return
         state = session.state
         mask = None if state.candidates is None and not state.edits else state.mask(session.shape)
-        self.canvas.set_object_mask(mask, self.docs.color_of(self.label))
+        box = None  # the packed candidate knows its bounding box: no second pass over the mask
+        if state.candidates is not None and not state.edits:
+            box = state.candidates.masks[state.chosen].box
+        self.canvas.set_object_mask(mask, self.docs.color_of(self.label), box)
         self.canvas.set_prompts(list(state.points), state.box)
         self.object_changed.emit()
 

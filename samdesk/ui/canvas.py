@@ -339,9 +339,15 @@ class ImageCanvas(QGraphicsView):
 
     # --- overlays --------------------------------------------------------------------------
 
-    def set_object_mask(self, mask: np.ndarray | None, color: tuple[int, int, int]) -> None:
-        """The object being segmented ((H, W) bool), drawn above the instances."""
-        self.object_item.set_mask(mask, color, fill_alpha=0.45)
+    def set_object_mask(
+        self,
+        mask: np.ndarray | None,
+        color: tuple[int, int, int],
+        box: tuple[int, int, int, int] | None = None,
+    ) -> None:
+        """The object being segmented ((H, W) bool), drawn above the instances; ``box``
+        (y0, x0, y1, x1) when the caller knows the mask's bounding box."""
+        self.object_item.set_mask(mask, color, fill_alpha=0.45, box=box)
 
     def set_instance(
         self,

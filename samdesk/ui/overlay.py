@@ -8,12 +8,13 @@ Scene coordinates are image pixels: pixel (x, y) covers the square [x, x+1) x [y
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Callable
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QByteArray, QDataStream, QIODevice, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
@@ -24,27 +25,59 @@ FILL_ALPHA = 0.40
 OUTLINE_WIDTH = 2.0
 
 
+#: Outlines with more points than this are not drawn (a speckled mask from a poor model would
+#: make every repaint slow); the fill still shows every pixel.
+MAX_OUTLINE_POINTS = 60_000
+#: Contours enclosing less than this (square pixels) are left out of the outline only.
+MIN_OUTLINE_AREA = 2.0
+
+
 def fill_pixels(crop: np.ndarray, rgb: tuple[int, int, int], alpha: float) -> np.ndarray:
-    """Premultiplied ARGB32 pixels for a (h, w) bool crop: (h, w, 4) uint8 in B, G, R, A byte
-    order (QImage.Format_ARGB32_Premultiplied on little-endian machines); 0 outside the mask."""
+    """Premultiplied ARGB32 pixels for a (h, w) bool crop: (h, w) uint32, each pixel
+    0xAARRGGBB (QImage.Format_ARGB32_Premultiplied), 0 outside the mask."""
     a = round(255 * alpha)
-    value = np.array([rgb[2] * a // 255, rgb[1] * a // 255, rgb[0] * a // 255, a], dtype=np.uint8)
-    out = np.zeros((*crop.shape, 4), np.uint8)
-    out[crop] = value
-    return out
+    r, g, b = (channel * a // 255 for channel in rgb)
+    value = np.uint32((a << 24) | (r << 16) | (g << 8) | b)
+    return np.where(crop, value, np.uint32(0))
 
 
 def outline_path(crop: np.ndarray, x0: int, y0: int) -> QPainterPath:
     """The outer and hole boundaries of a bool crop whose top-left pixel is (x0, y0), as a path
-    through the centres of the boundary pixels, in scene (image-pixel) coordinates."""
-    contours, _ = cv2.findContours(crop.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    through the centres of the boundary pixels, in scene (image-pixel) coordinates.
+
+    The path is built in one go from a numpy buffer in QPainterPath's QDataStream format
+    (element type, x, y per point), not point by point in Python. Empty when the outline would
+    have more than MAX_OUTLINE_POINTS points.
+    """
+    contours, _ = cv2.findContours(crop.view(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    rings = [c.reshape(-1, 2) for c in contours]
+    rings = [r for r in rings if len(r) >= 4 or abs(cv2.contourArea(r)) >= MIN_OUTLINE_AREA]
+    total = sum(len(r) + 1 for r in rings)
+    if not rings or total > MAX_OUTLINE_POINTS:
+        return QPainterPath()
+    points = np.concatenate([np.vstack([r, r[:1]]) for r in rings]).astype(np.float64)
+    kinds = np.ones(total, dtype=np.int32)  # 1 = LineToElement
+    starts = np.cumsum([0] + [len(r) + 1 for r in rings[:-1]])
+    kinds[starts] = 0  # 0 = MoveToElement
+    return _path_from_arrays(points[:, 0] + x0 + 0.5, points[:, 1] + y0 + 0.5, kinds)
+
+
+def _path_from_arrays(xs: np.ndarray, ys: np.ndarray, kinds: np.ndarray) -> QPainterPath:
+    """A QPainterPath read from the serialisation Qt writes: int32 count, then per element
+    int32 type + float64 x + float64 y (big-endian), then int32 cStart and int32 fill rule."""
+    count = len(xs)
+    buffer = bytearray(4 + 20 * count + 8)
+    struct.pack_into(">i", buffer, 0, count)
+    elements = np.frombuffer(
+        buffer, dtype=[("type", ">i4"), ("x", ">f8"), ("y", ">f8")], count=count, offset=4
+    )
+    elements["type"] = kinds
+    elements["x"] = xs
+    elements["y"] = ys
+    struct.pack_into(">ii", buffer, 4 + 20 * count, 0, 0)  # cStart 0, Qt::OddEvenFill
+    stream = QDataStream(QByteArray(bytes(buffer)), QIODevice.OpenModeFlag.ReadOnly)
     path = QPainterPath()
-    for contour in contours:
-        pts = contour.reshape(-1, 2).astype(np.float64) + np.array([x0 + 0.5, y0 + 0.5])
-        path.moveTo(QPointF(*pts[0]))
-        for x, y in pts[1:]:
-            path.lineTo(QPointF(x, y))
-        path.closeSubpath()
+    stream >> path
     return path
 
 
@@ -60,6 +93,8 @@ class MaskItem(QGraphicsItem):
         self._image: QImage | None = None
         self._pixels: np.ndarray | None = None  # keeps the QImage's buffer alive
         self._crop: np.ndarray | None = None
+        self._source: np.ndarray | None = None  # the full mask last shown, to skip repeats
+        self._rgb: tuple[int, ...] = ()
         self._path = QPainterPath()
         self._rect = QRectF()
         self._color = QColor(255, 200, 0)
@@ -84,13 +119,17 @@ class MaskItem(QGraphicsItem):
     ) -> None:
         """Show ``mask`` ((H, W) bool, image frame) in ``color`` (r, g, b); None or an empty mask
         clears it. ``box`` (y0, x0, y1, x1) may be passed when the caller knows it."""
+        unchanged = tuple(color) == self._rgb and fill_alpha == self._fill_alpha
+        if mask is not None and mask is self._source and unchanged:
+            return  # the very same array again (e.g. while a new prompt is answered)
         if mask is not None and box is None:
             box = bbox(mask)
         if mask is None or box is None:
             self.set_crop(None, 0, 0, color, fill_alpha=fill_alpha)
-            return
-        y0, x0, y1, x1 = box
-        self.set_crop(mask[y0:y1, x0:x1], x0, y0, color, fill_alpha=fill_alpha)
+        else:
+            y0, x0, y1, x1 = box
+            self.set_crop(mask[y0:y1, x0:x1], x0, y0, color, fill_alpha=fill_alpha)
+        self._source = mask
 
     def set_crop(
         self,
@@ -103,6 +142,8 @@ class MaskItem(QGraphicsItem):
     ) -> None:
         """Show a (h, w) bool crop whose top-left pixel is image pixel (x0, y0)."""
         self.prepareGeometryChange()
+        self._source = None
+        self._rgb = tuple(color)
         self._color = QColor(*color)
         self._fill_alpha = fill_alpha
         if crop is None or not crop.any():

@@ -155,10 +155,15 @@ class ObjectState:
 
     def with_point(self, x: int, y: int, positive: bool) -> ObjectState:
         points = (*self.points, (x, y, positive))
-        return replace(self, points=points, waiting=True, before_prompt=self, _cache={})
+        return replace(self, points=points, waiting=True, before_prompt=self, _cache=self._shown())
 
     def with_box(self, box: Box) -> ObjectState:
-        return replace(self, box=box, waiting=True, before_prompt=self, _cache={})
+        return replace(self, box=box, waiting=True, before_prompt=self, _cache=self._shown())
+
+    def _shown(self) -> dict:
+        """A new prompt keeps showing the same mask until it is answered: share the array."""
+        mask = self._cache.get("mask")
+        return {} if mask is None else {"mask": mask}
 
     def before_last_prompt(self) -> ObjectState | None:
         """The state before the last prompt (Backspace), or None when there is no prompt."""

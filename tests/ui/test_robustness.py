@@ -233,7 +233,17 @@ def test_overlay_work_is_cropped_to_the_mask(make_window) -> None:
     item.set_mask(mask, (255, 0, 0))
     rect = item.boundingRect().adjusted(1, 1, -1, -1)
     assert (rect.x(), rect.y(), rect.width(), rect.height()) == (2000, 1000, 50, 100)
-    assert item._pixels.shape == (100, 50, 4)
+    assert item._pixels.shape == (100, 50)
+
+
+def test_fill_pixels_are_premultiplied_argb() -> None:
+    from samdesk.ui.overlay import fill_pixels
+
+    crop = np.array([[True, False]])
+    pixels = fill_pixels(crop, (255, 128, 0), 0.4)  # alpha 102
+    assert pixels.dtype == np.uint32
+    assert pixels[0, 0] == (102 << 24) | (102 << 16) | (51 << 8) | 0
+    assert pixels[0, 1] == 0
 
 
 def test_many_emits_and_repaints_do_not_crash_python() -> None:
