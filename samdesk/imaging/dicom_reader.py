@@ -180,7 +180,14 @@ def _window(ds: Dataset, values: np.ndarray, notes: list[str]) -> np.ndarray | N
     """The first window of the VOI LUT module mapped onto 0..255 (uint8), or None."""
     if "WindowCenter" not in ds or "WindowWidth" not in ds:
         return None
-    center, width = _first(ds.WindowCenter), _first(ds.WindowWidth)
+    try:
+        center, width = _first(ds.WindowCenter), _first(ds.WindowWidth)
+    except (*_READ_ERRORS, RuntimeError) as exc:  # an empty or unparsable DS value
+        notes.append(f"window ignored (WindowCenter/WindowWidth unreadable: {exc})")
+        return None
+    if not (np.isfinite(center) and np.isfinite(width)):
+        notes.append(f"window ignored (center {center}, width {width} are not finite)")
+        return None
     function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR")
     voi = pydicom.Dataset()
     voi.PhotometricInterpretation = "MONOCHROME2"

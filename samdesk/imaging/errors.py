@@ -6,9 +6,22 @@ subclasses only add attributes a caller can use (e.g. to offer a region view of 
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from samdesk.errors import ImageChangedError, ImageTooLargeError, TruncatedImageError
+from PIL import Image
+
+from samdesk.errors import (
+    ImageChangedError,
+    ImageError,
+    ImageTooLargeError,
+    SamdeskError,
+    TruncatedImageError,
+)
+
+log = logging.getLogger(__name__)
 
 
 class TooManyPixelsError(ImageTooLargeError):
@@ -77,3 +90,51 @@ def _suggest(pixels: int) -> int:
     """A round cap just above ``pixels`` for the message (e.g. 400_000_000 -> 500_000_000)."""
     step = 10 ** max(len(str(pixels)) - 1, 0)
     return (pixels // step + 1) * step
+
+
+@contextmanager
+def decoder_errors(path: Path) -> Iterator[None]:
+    """Turn any exception a decoder library raises while reading ``path`` into a typed
+    :class:`~samdesk.errors.ImageError` naming the file (ADR 0060).
+
+    Pillow, tifffile, pydicom, zlib and numpy raise dozens of exception types on malformed
+    files (IndexError, ZeroDivisionError, zlib.error, TypeError on a tag holding a tuple, ...);
+    the readers map the ones they expect, and this boundary catches the rest, so a damaged file
+    never reaches the user as a traceback. Errors samdesk raised on purpose pass unchanged; the
+    original exception stays attached as ``__cause__`` and is logged at DEBUG level."""
+    try:
+        yield
+    except SamdeskError:
+        raise
+    except MemoryError:
+        raise ImageError(
+            f"{path.name}: not enough memory to decode this image. Close other programs, or "
+            "open only a region of it."
+        ) from None
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(
+            f"{path.name}: Pillow refuses to decode this image ({exc}); this limit of Pillow's "
+            "cannot be raised for this format. Convert the image to PNG or TIFF to open it."
+        ) from exc
+    except Exception as exc:
+        log.debug("decoding %s failed", path, exc_info=True)
+        raise unexpected_decoder_error(path, exc) from exc
+
+
+def unexpected_decoder_error(path: Path, exc: Exception) -> ImageError:
+    """The typed error for an exception no reader anticipated: "truncated" when the decoder
+    says the data ended early, else "damaged"."""
+    text = str(exc).strip()
+    reason = text.splitlines()[0] if text else ""
+    if len(reason) < 12:  # e.g. IndexError("0"): the type says more than the text
+        reason = f"{type(exc).__name__} {reason}".strip()
+    lowered = reason.lower()
+    if isinstance(exc, EOFError) or "truncat" in lowered or "incomplete" in lowered:
+        return TruncatedImageError(
+            f"{path.name}: the file is truncated ({reason}). Copy it again from its source; "
+            "samdesk never fills in missing pixels."
+        )
+    return DamagedImageError(
+        f"{path.name}: the image data is damaged and cannot be decoded ({reason}). Copy it "
+        "again from its source or re-export it."
+    )

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from samdesk.errors import InputError
-from samdesk.imaging.errors import TooManyPixelsError
+from samdesk.imaging.errors import DamagedImageError, TooManyPixelsError
 
 DEFAULT_MAX_PIXELS: int = 178_956_970
 """The default cap, the same number as Pillow's ``MAX_IMAGE_PIXELS`` (about 179 MP)."""
@@ -44,11 +44,24 @@ def resolve_max_pixels(max_pixels: int | None = None) -> int:
     return value
 
 
+def check_size(path: Path, width: int, height: int) -> None:
+    """Raise :class:`DamagedImageError` when a header declares a width or height below 1 (such
+    a file holds nothing to show, and sizes derived from it would divide by zero)."""
+    if width < 1 or height < 1:
+        raise DamagedImageError(
+            f"{path.name}: the header declares an image of {width} x {height} pixels, which "
+            "holds nothing to show. The file is damaged; copy it again from its source or "
+            "re-export it."
+        )
+
+
 def check_pixels(path: Path, width: int, height: int, limit: int, *, planes: int = 1) -> None:
-    """Raise :class:`TooManyPixelsError` when ``width * height * planes`` exceeds ``limit``.
+    """Raise :class:`TooManyPixelsError` when ``width * height * planes`` exceeds ``limit``
+    (and :class:`DamagedImageError` for an empty size, see :func:`check_size`).
 
     ``planes`` counts extra 2-D planes decoded together (e.g. the pages of a volume); it is 1 for
     an ordinary image."""
-    pixels = max(width, 1) * max(height, 1) * max(planes, 1)
+    check_size(path, width, height)
+    pixels = width * height * max(planes, 1)
     if pixels > limit:
         raise TooManyPixelsError(path, width, height, pixels, limit)

@@ -14,13 +14,13 @@ from typing import BinaryIO, Protocol
 
 import numpy as np
 
-from samdesk.errors import ImageError
 from samdesk.imaging import dicom_reader, pillow_reader, tiff_reader
 from samdesk.imaging.convert import to_rgb8
 from samdesk.imaging.decoded import Decoded, Header
+from samdesk.imaging.errors import decoder_errors
 from samdesk.imaging.files import open_image_file, sha256_of, sniff_format
 from samdesk.imaging.info import ImageInfo, LoadedImage
-from samdesk.imaging.limits import check_pixels, resolve_max_pixels
+from samdesk.imaging.limits import check_pixels, check_size, resolve_max_pixels
 from samdesk.imaging.orientation import orient, oriented_size
 
 
@@ -34,9 +34,9 @@ def probe_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) 
     CodecMissingError or ImageError for files that cannot be read."""
     path = Path(path)
     limit = resolve_max_pixels(max_pixels)
-    with open_image_file(path) as fh:
+    with open_image_file(path) as fh, decoder_errors(path):
         header = read_header(fh, path)
-    check_pixels(path, header.width, header.height, limit)
+        check_pixels(path, header.width, header.height, limit)
     width, height = oriented_size(header.width, header.height, header.orientation)
     return ImageInfo(
         path, width, height, header.format, header.mode, header.frames, header.orientation
@@ -54,16 +54,19 @@ def load_image(
     :func:`probe_image`, plus InputError for a frame that does not exist."""
     path = Path(path)
     limit = resolve_max_pixels(max_pixels)
-    with open_image_file(path) as fh:
+    with open_image_file(path) as fh, decoder_errors(path):
         content_hash = sha256_of(fh)
         decoded = decode(fh, path, frame=frame, limit=limit)
     return finish(path, decoded, content_hash, frame)
 
 
 def read_header(fh: BinaryIO, path: Path) -> Header:
-    """The header of the file open in ``fh``, by the reader its signature selects."""
+    """The header of the file open in ``fh``, by the reader its signature selects. Raises
+    :class:`DamagedImageError` for a header declaring no pixels (a width or height below 1)."""
     fmt = sniff_format(fh, path)
-    return _reader(fmt).read_header(fh, path, fmt)
+    header = _reader(fmt).read_header(fh, path, fmt)
+    check_size(path, header.width, header.height)
+    return header
 
 
 def decode(
@@ -75,15 +78,9 @@ def decode(
     draft_size: tuple[int, int] | None = None,
 ) -> Decoded:
     """Decode ``frame`` of the file in ``fh`` (stored frame), refusing more than ``limit``
-    pixels before decoding them."""
+    pixels before decoding them. Callers wrap this in :func:`decoder_errors`."""
     fmt = sniff_format(fh, path)
-    try:
-        return _reader(fmt).decode(fh, path, fmt, frame=frame, limit=limit, draft_size=draft_size)
-    except MemoryError:
-        raise ImageError(
-            f"{path.name}: not enough memory to decode this image. Close other programs, or "
-            "open only a region of it."
-        ) from None
+    return _reader(fmt).decode(fh, path, fmt, frame=frame, limit=limit, draft_size=draft_size)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from PIL import Image
 from samdesk.errors import InputError
 from samdesk.imaging import loader, tiff_reader, tiff_segments
 from samdesk.imaging.decoded import Decoded, Header
+from samdesk.imaging.errors import decoder_errors
 from samdesk.imaging.files import open_image_file, sniff_format
 from samdesk.imaging.limits import resolve_max_pixels
 from samdesk.imaging.orientation import oriented_size, stored_box
@@ -59,7 +60,7 @@ def read_region(
     the image or empty."""
     path = Path(path)
     limit = resolve_max_pixels(max_pixels)
-    with open_image_file(path) as fh:
+    with open_image_file(path) as fh, decoder_errors(path):
         fmt = sniff_format(fh, path)
         decoded = None
         if fmt == "TIFF" and tiff_reader.available():
@@ -86,7 +87,7 @@ def thumbnail(
         raise InputError(f"max_side must be at least 1, not {max_side}")
     path = Path(path)
     limit = resolve_max_pixels(max_pixels)
-    with open_image_file(path) as fh:
+    with open_image_file(path) as fh, decoder_errors(path):
         header = loader.read_header(fh, path)
         width, height = oriented_size(header.width, header.height, header.orientation)
         scale = min(1.0, max_side / max(width, height))

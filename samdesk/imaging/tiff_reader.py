@@ -11,6 +11,7 @@ truncated TIFF is refused as such instead of being read short.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -22,13 +23,19 @@ from samdesk.errors import CodecMissingError, TruncatedImageError
 from samdesk.imaging import pillow_reader
 from samdesk.imaging.decoded import Decoded, Header
 from samdesk.imaging.errors import DamagedImageError
-from samdesk.imaging.limits import check_pixels
+from samdesk.imaging.limits import check_pixels, check_size
 from samdesk.imaging.orientation import VALID
 
 try:
     import tifffile
 except ImportError:  # the optional extra is not installed: Pillow reads TIFFs alone
     tifffile = None
+
+# tifffile logs a warning for every oddity of a damaged file and, unlike pydicom, installs no
+# handler, so Python's last-resort handler would print them on stderr around samdesk's own one-line
+# error. A NullHandler (what the logging docs ask libraries to add) silences that fallback only:
+# an application that configures logging still receives the records.
+logging.getLogger("tifffile").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from tifffile import TiffFile, TiffPage
@@ -133,9 +140,16 @@ def mode_of(page: TiffPage) -> str:
 def _open(fh: BinaryIO, path: Path) -> TiffFile:
     fh.seek(0)
     try:
-        return tifffile.TiffFile(fh)
+        tif = tifffile.TiffFile(fh)
     except TIFF_ERRORS as exc:
         raise decode_error(path, exc) from None
+    if len(tif.pages) == 0:
+        tif.close()
+        raise DamagedImageError(
+            f"{path.name}: the TIFF file holds no image (its first image directory is missing "
+            "or damaged). Copy it again from its source or re-export it."
+        )
+    return tif
 
 
 def _header(tif: TiffFile, page: TiffPage, path: Path, frames: int | None = None) -> Header:
@@ -146,6 +160,7 @@ def _header(tif: TiffFile, page: TiffPage, path: Path, frames: int | None = None
         orientation = 1
     if frames is None:
         frames = len(tif.pages)
+    check_size(path, page.imagewidth, page.imagelength)
     return Header(
         "TIFF",
         page.imagewidth,
