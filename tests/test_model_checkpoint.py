@@ -159,3 +159,12 @@ def test_weights_saved_on_cuda_load_on_cpu(tmp_path, small_sd):
     torch.save({k: v.cuda() for k, v in small_sd.items()}, path)
     sd = read_state_dict(path)
     assert all(v.device.type == "cpu" for v in sd.values())
+
+
+def test_half_precision_checkpoint_loads_as_float32(tmp_path, small_sd):
+    path = tmp_path / "half.pth"
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in small_sd.items()}, path)
+    model = load_sam(path)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert not any(t.is_meta for t in [*model.parameters(), *model.buffers()])
+    assert torch.equal(model.pixel_mean.flatten(), torch.tensor([123.675, 116.28, 103.53]))

@@ -378,9 +378,12 @@ def load_sam(
             f"{path}: looks like {describe(config)} weights, expected {wanted_text}. "
             "Choose the matching model type or the matching file."
         )
-    model = build_sam(config)
+    # Built on the meta device and given the loaded tensors themselves (assign=True): the
+    # weights are in memory once, not twice (ViT-H: 2.5 GB instead of 5 GB at load).
+    with torch.device("meta"):
+        model = build_sam(config)
     try:
-        result = model.load_state_dict(sd, strict=False)
+        result = model.load_state_dict(sd, strict=False, assign=True)
     except RuntimeError as err:  # size mismatches
         lines = [ln.strip() for ln in str(err).splitlines() if "size mismatch" in ln]
         detail = "; ".join(lines[:2]) or _first_line(err)
@@ -398,4 +401,7 @@ def load_sam(
             f"{path}: does not match {describe(config)} ({shown}). The file may be damaged or "
             "from a different model family."
         )
-    return model.to(device).prepare_for_inference()
+    del sd
+    model.reset_constants()
+    # fine-tunes saved in half precision run in float32 like the official files
+    return model.float().to(device).prepare_for_inference()

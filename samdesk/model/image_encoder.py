@@ -33,6 +33,22 @@ _ATTENTION = {
 }
 
 
+class Workspace:
+    """Scratch tensors reused across the blocks of one forward pass (one per call, so
+    concurrent encodes in different threads never share one)."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[tuple[str, tuple[int, ...]], torch.Tensor] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        key = (name, shape)
+        buf = self._buffers.get(key)
+        if buf is None or buf.dtype != like.dtype or buf.device != like.device:
+            buf = torch.empty(shape, dtype=like.dtype, device=like.device)
+            self._buffers[key] = buf
+        return buf
+
+
 class PatchEmbed(nn.Module):
     """16x16 patches -> tokens; (B, 3, S, S) -> (B, S/16, S/16, C)."""
 
@@ -61,11 +77,34 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, on_chunk: StepCallback | None = None) -> torch.Tensor:
         return self.proj(self.attend(x, on_chunk))
 
-    def attend(self, x: torch.Tensor, on_chunk: StepCallback | None = None) -> torch.Tensor:
-        """Attention without the output projection: (B, H, W, C) -> (B, H, W, C)."""
-        b, h, w, _ = x.shape
-        qkv = self.qkv(x).reshape(b, h * w, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.reshape(3, b * self.num_heads, h * w, -1).unbind(0)
+    def attend(
+        self,
+        x: torch.Tensor,
+        on_chunk: StepCallback | None = None,
+        workspace: Workspace | None = None,
+    ) -> torch.Tensor:
+        """Attention without the output projection: (B, H, W, C) -> (B, H, W, C).
+
+        ``workspace`` lends the two large qkv buffers (about 40 MB each for ViT-B) so that
+        they are allocated once per image instead of once per block: fresh allocations that
+        large are page-faulted in by the OS every time, which costs as much as the work.
+        """
+        b, h, w, c = x.shape
+        heads = self.num_heads
+        if workspace is None or torch.is_autocast_enabled(x.device.type):
+            qkv = self.qkv(x).reshape(b, h * w, 3, heads, -1).permute(2, 0, 3, 1, 4)
+            q, k, v = qkv.reshape(3, b * heads, h * w, -1).unbind(0)
+        else:
+            flat = workspace.get("qkv", (b * h * w, 3 * c), x)
+            if self.qkv.bias is not None:
+                torch.addmm(self.qkv.bias, x.reshape(-1, c), self.qkv.weight.t(), out=flat)
+            else:
+                torch.mm(x.reshape(-1, c), self.qkv.weight.t(), out=flat)
+            split = workspace.get("qkv_heads", (3, b * heads, h * w, c // heads), x)
+            split.view(3, b, heads, h * w, -1).copy_(
+                flat.view(b, h * w, 3, heads, -1).permute(2, 0, 3, 1, 4)
+            )
+            q, k, v = split.unbind(0)
         rel_pos = (self.rel_pos_h, self.rel_pos_w)
         if self.impl == "blocked":
             out = blocked_attention(q, k, v, self.scale, rel_pos, (h, w), on_chunk)
@@ -111,17 +150,22 @@ class Block(nn.Module):
         self.mlp = MLPBlock(dim, cfg.mlp_dim)
         self.window_size = window_size
 
-    def forward(self, x: torch.Tensor, on_chunk: StepCallback | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        on_chunk: StepCallback | None = None,
+        workspace: Workspace | None = None,
+    ) -> torch.Tensor:
         """(B, H, W, C) -> same. Updates ``x`` in place (the encoder owns its activations)."""
         h = self.norm1(x)
         if self.window_size > 0:
             height, width = h.shape[1], h.shape[2]
             h, pad_hw = window_partition(h, self.window_size)
-            h = self.attn.attend(h)
+            h = self.attn.attend(h, None, workspace)
             # the projection is per token, so it runs after dropping the padding tokens
             h = window_unpartition(h, self.window_size, pad_hw, (height, width))
         else:
-            h = self.attn.attend(h, on_chunk)
+            h = self.attn.attend(h, on_chunk, workspace)
         c = x.shape[-1]
         proj = self.attn.proj
         if not torch.is_autocast_enabled(x.device.type):  # x += proj(h) inside the product
@@ -185,8 +229,9 @@ class ImageEncoderViT(nn.Module):
     def forward(self, x: torch.Tensor, on_step: StepCallback | None = None) -> torch.Tensor:
         # the residual stream stays float32 (also under bf16 autocast)
         x = self.patch_embed(x).float().add_(self.pos_embed).contiguous()
+        workspace = Workspace()
         for blk in self.blocks:
-            x = blk(x, on_step)
+            x = blk(x, on_step, workspace)
             if on_step is not None:
                 on_step()
         x = self.neck(x.permute(0, 3, 1, 2))

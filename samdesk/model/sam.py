@@ -9,6 +9,7 @@ from samdesk.model.config import SamConfig, TinyViTConfig
 from samdesk.model.image_encoder import ImageEncoderViT
 from samdesk.model.mask_decoder import MaskDecoder
 from samdesk.model.prompt_encoder import PromptEncoder
+from samdesk.model.tiny_vit import Attention as TinyAttention
 from samdesk.model.tiny_vit import TinyViT
 from samdesk.model.transformer import TwoWayTransformer
 
@@ -56,6 +57,16 @@ class Sam(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.pixel_mean.device
+
+    def reset_constants(self) -> None:
+        """Recreate the tensors that are not in checkpoints (pixel statistics, TinyViT's bias
+        index) on the weights' device; needed after building on the meta device."""
+        device = self.mask_decoder.iou_token.weight.device
+        self.pixel_mean = torch.tensor(PIXEL_MEAN, device=device).view(-1, 1, 1)
+        self.pixel_std = torch.tensor(PIXEL_STD, device=device).view(-1, 1, 1)
+        for module in self.modules():
+            if isinstance(module, TinyAttention):
+                module.reset_index()
 
     def prepare_for_inference(self) -> Sam:
         """eval mode, no gradients, BatchNorms folded (TinyViT), caches cleared. Returns self."""

@@ -128,9 +128,14 @@ class Attention(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.qkv = nn.Linear(dim, 3 * key_dim * num_heads)
         self.proj = nn.Linear(key_dim * num_heads, dim)
+        self.window = window
         self.register_buffer("attention_bias_idxs", _bias_index(window), persistent=False)
         self.attention_biases = nn.Parameter(torch.zeros(num_heads, window * window))
         self._bias: torch.Tensor | None = None
+
+    def reset_index(self) -> None:
+        """Recompute the (not saved) bias index, e.g. after building on the meta device."""
+        self.attention_bias_idxs = _bias_index(self.window).to(self.attention_biases.device)
 
     def cache_bias(self) -> None:
         """Precompute the (heads, N, N) bias from the loaded parameters (after load/fuse)."""
