@@ -183,3 +183,11 @@ def test_rings_use_the_pycocotools_corner_frame() -> None:
     expected = np.zeros((10, 10), dtype=bool)
     expected[3:7, 2:5] = True
     assert np.array_equal(drawn, expected)
+
+
+def test_long_diagonal_runs_are_split_into_single_steps() -> None:
+    """CHAIN_APPROX_SIMPLE could merge a diagonal run; the batch splits it before fixing corners."""
+    ring = np.array([[0, 0], [4, 0], [4, 4], [2, 4], [0, 2]])
+    points, lengths = geometry._unit_diagonals(ring, np.array([5]))
+    assert points.tolist() == [[0, 0], [4, 0], [4, 4], [2, 4], [1, 3], [0, 2]]
+    assert lengths.tolist() == [6]

@@ -281,18 +281,29 @@ class _RingBatch:
         which = np.repeat(np.asarray(self.image_of, dtype=np.int64), lengths)
         base, stride = image_base[which], strides[which]
 
-        points, lengths = _unit_diagonals(points, lengths)
         following = points[_successor(lengths)]
         step = following - points
         diagonal = (step[:, 0] != 0) & (step[:, 1] != 0)
-        across_on = flat[base + (points[:, 1] // 2) * stride + following[:, 0] // 2]
-        down_on = flat[base + (following[:, 1] // 2) * stride + points[:, 0] // 2]
-        concave = diagonal & (across_on | down_on)
+        if (diagonal & (np.abs(step[:, 0]) > 1)).any():
+            points, lengths = _unit_diagonals(points, lengths)
+            which = np.repeat(np.asarray(self.image_of, dtype=np.int64), lengths)
+            base, stride = image_base[which], strides[which]
+            following = points[_successor(lengths)]
+            step = following - points
+            diagonal = (step[:, 0] != 0) & (step[:, 1] != 0)
+        # Of the two pixels beside a diagonal step, the foreground one (if any) was skipped.
+        at = np.flatnonzero(diagonal)
+        ahead, here = following[at], points[at]
+        across_on = flat[base[at] + (here[:, 1] // 2) * stride[at] + ahead[:, 0] // 2]
+        down_on = flat[base[at] + (ahead[:, 1] // 2) * stride[at] + here[:, 0] // 2]
+        concave = np.zeros(points.shape[0], dtype=bool)
+        concave[at] = across_on | down_on
+        pick = (across_on | down_on).nonzero()[0]
         skipped = np.where(
-            across_on[:, None],
-            np.stack((following[:, 0], points[:, 1]), axis=1),
-            np.stack((points[:, 0], following[:, 1]), axis=1),
-        )[concave]
+            across_on[pick, None],
+            np.stack((ahead[pick, 0], here[pick, 1]), axis=1),
+            np.stack((here[pick, 0], ahead[pick, 1]), axis=1),
+        )
         # Insert each skipped pixel after the point its diagonal step starts from.
         slots = np.arange(points.shape[0]) + np.cumsum(concave) - concave
         merged = np.empty((points.shape[0] + skipped.shape[0], 2), dtype=np.int64)
