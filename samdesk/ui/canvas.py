@@ -347,7 +347,7 @@ class ImageCanvas(QGraphicsView):
     ) -> None:
         """The object being segmented ((H, W) bool), drawn above the instances; ``box``
         (y0, x0, y1, x1) when the caller knows the mask's bounding box."""
-        self.object_item.set_mask(mask, color, fill_alpha=0.45, box=box)
+        self.object_item.set_mask(mask, color, fill_alpha=0.5, box=box)
 
     def set_instance(
         self,
@@ -367,7 +367,8 @@ class ImageCanvas(QGraphicsView):
             item.setZValue(10)
             self.scene().addItem(item)
             self._instance_items[instance_id] = item
-        item.set_crop(crop, x0, y0, color, fill_alpha=0.45 if selected else 0.30)
+        item.highlight = selected  # white outline: the object the list has selected
+        item.set_crop(crop, x0, y0, color, fill_alpha=0.6 if selected else 0.45)
         item.setVisible(visible)
 
     def set_instance_visible(self, instance_id: str, visible: bool) -> None:

@@ -118,10 +118,12 @@ class DocumentView:
     # --- labels -----------------------------------------------------------------------------
 
     def labels(self, extra: list[str]) -> list[tuple[str, tuple[int, int, int]]]:
-        """The project's categories, then ``extra`` names (from the settings) not yet in it,
-        each with its colour; a name not yet in the project gets the colour it will get."""
-        names = [c.name for c in self.doc.categories]
-        names += [n for n in extra if n not in names]
+        """``extra`` (the user's label set from the settings, in its order — keys 1-9 follow
+        it), then the project's other categories, each with its colour; a name not yet in the
+        project is shown in the colour it will get."""
+        self.remember_labels(extra)
+        names = list(dict.fromkeys(extra))
+        names += [c.name for c in self.doc.categories if c.name not in names]
         return [(name, self.color_of(name)) for name in names]
 
     def color_of(self, label: str) -> tuple[int, int, int]:

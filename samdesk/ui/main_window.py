@@ -179,6 +179,7 @@ class MainWindow(QMainWindow):
         self.files.image_activated.connect(self.show_image)
         self.labels_panel.label_chosen.connect(self.set_label)
         self.labels_panel.label_created.connect(self.create_label)
+        self.labels_panel.search.returnPressed.connect(self.canvas.setFocus)
         self.instances_panel.selected.connect(self.select_instance)
         self.instances_panel.visibility_changed.connect(a.set_visible)
         self.instances_panel.delete_requested.connect(a.delete_instance)
@@ -382,6 +383,7 @@ class MainWindow(QMainWindow):
     def accept_object(self) -> None:
         if self.labels_panel.typing:  # Enter in the label search box
             self.labels_panel.commit()
+            self.canvas.setFocus()  # keys 1-9, D, A ... are shortcuts again
             return
         if self.annotator.accept() is not None:
             self.project.mark_in_progress(self.annotator.current_id)

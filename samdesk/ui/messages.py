@@ -56,6 +56,13 @@ class MessageBar(QWidget):
 
     def show_message(self, text: str, kind: str = "info") -> None:
         self.history.append((kind, text))
+        for shown in self._messages:
+            if shown.text == text and shown.kind == kind:  # already on screen: move it last
+                self._layout.removeWidget(shown)
+                self._layout.addWidget(shown)
+                self._messages.remove(shown)
+                self._messages.append(shown)
+                return
         message = _Message(text, kind, self)
         message.closed.connect(self._remove)
         self._messages.append(message)

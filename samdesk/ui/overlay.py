@@ -75,7 +75,8 @@ def _path_from_arrays(xs: np.ndarray, ys: np.ndarray, kinds: np.ndarray) -> QPai
     elements["x"] = xs
     elements["y"] = ys
     struct.pack_into(">ii", buffer, 4 + 20 * count, 0, 0)  # cStart 0, Qt::OddEvenFill
-    stream = QDataStream(QByteArray(bytes(buffer)), QIODevice.OpenModeFlag.ReadOnly)
+    data = QByteArray(bytes(buffer))  # must outlive the stream reading it
+    stream = QDataStream(data, QIODevice.OpenModeFlag.ReadOnly)
     path = QPainterPath()
     stream >> path
     return path
@@ -176,11 +177,9 @@ class MaskItem(QGraphicsItem):
         if self._image is not None:
             painter.drawImage(self._rect.topLeft(), self._image)
             painter.setBrush(Qt.BrushStyle.NoBrush)
-            pens = (
-                [(QColor(0, 0, 0, 170), OUTLINE_WIDTH + 2), (QColor(255, 255, 255), OUTLINE_WIDTH)]
-                if self.highlight
-                else [(self._color, OUTLINE_WIDTH)]
-            )
+            # a dark halo under every outline keeps it visible on bright and dark images
+            top = QColor(255, 255, 255) if self.highlight else self._color
+            pens = [(QColor(0, 0, 0, 150), OUTLINE_WIDTH + 2), (top, OUTLINE_WIDTH)]
             for color, width in pens:
                 pen = QPen(color, width)
                 pen.setCosmetic(True)

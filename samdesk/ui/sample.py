@@ -1,9 +1,9 @@
 """The sample image on the start view, drawn by this module (no third-party pictures).
 
-A synthetic fluorescence-microscopy-like scene, 1024 x 768: cells of several sizes on a dark,
-noisy background, some with a nucleus, two ring-shaped (a hole in the middle) — good for trying
-clicks, boxes, refinements and holes. Deterministic: the same pixels on every machine, so the
-copy in ``resources/`` can be regenerated (``python -m samdesk.ui.sample``).
+A synthetic fluorescence-microscopy-like scene, 1024 x 768: bright cells of several sizes on a
+dark, noisy background, some with a darker nucleus, two ring-shaped (a hole in the middle) —
+good for trying clicks, boxes, refinements and holes. Deterministic: the same pixels on every
+machine, so the copy in ``resources/`` can be regenerated (``python -m samdesk.ui.sample``).
 """
 
 from __future__ import annotations
@@ -18,19 +18,22 @@ WIDTH, HEIGHT = 1024, 768
 SAMPLE_NAME = "sample-cells.jpg"
 JPEG_QUALITY = 92
 
-# (centre x, centre y, semi-axis a, semi-axis b, angle, colour RGB, kind)
+# (centre x, centre y, semi-axis a, semi-axis b, angle, grey level, kind)
 _CELLS = [
-    (190, 200, 120, 85, 20, (70, 200, 110), "nucleus"),
-    (470, 150, 70, 60, 0, (230, 90, 180), "plain"),
-    (760, 220, 130, 100, -15, (90, 170, 235), "ring"),
-    (300, 520, 95, 95, 0, (240, 190, 70), "ring"),
-    (590, 470, 80, 55, 35, (70, 200, 110), "nucleus"),
-    (860, 560, 105, 70, 70, (230, 90, 180), "nucleus"),
-    (120, 650, 50, 40, 10, (90, 170, 235), "plain"),
-    (480, 680, 45, 35, -30, (240, 190, 70), "plain"),
-    (660, 660, 35, 30, 0, (70, 200, 110), "plain"),
-    (960, 80, 40, 32, 45, (240, 190, 70), "plain"),
+    (190, 200, 120, 85, 20, 215, "nucleus"),
+    (470, 150, 70, 60, 0, 190, "plain"),
+    (760, 220, 130, 100, -15, 200, "ring"),
+    (300, 520, 95, 95, 0, 225, "ring"),
+    (590, 470, 80, 55, 35, 180, "nucleus"),
+    (860, 560, 105, 70, 70, 205, "nucleus"),
+    (120, 650, 50, 40, 10, 170, "plain"),
+    (480, 680, 45, 35, -30, 195, "plain"),
+    (660, 660, 35, 30, 0, 220, "plain"),
+    (960, 80, 40, 32, 45, 185, "plain"),
 ]
+#: A faint warm tint, as in a stained fluorescence channel; objects differ by brightness only,
+#: so that the label colours of the overlays stand out.
+_TINT = (1.0, 0.96, 0.88)
 
 
 def _ellipse_mask(a: float, b: float, cx: float, cy: float, angle: float) -> np.ndarray:
@@ -46,8 +49,8 @@ def make_sample() -> np.ndarray:
     base = cv2.resize(base, (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC)
     background = 18 + 6 * base
     image = np.repeat(background[:, :, None], 3, axis=2)
-    image[:, :, 2] += 10  # a slightly blue background
-    for cx, cy, a, b, angle, color, kind in _CELLS:
+    for cx, cy, a, b, angle, grey, kind in _CELLS:
+        color = tuple(grey * t for t in _TINT)
         body = _ellipse_mask(a, b, cx, cy, angle)
         if kind == "ring":
             body = np.clip(body - _ellipse_mask(a * 0.5, b * 0.5, cx, cy, angle), 0.0, 1.0)

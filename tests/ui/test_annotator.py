@@ -302,6 +302,7 @@ def test_keys_move_between_images_and_pick_labels(qtbot, fake) -> None:
     assert window.annotator.current_id == ids[1]
     window.create_label("cell")
     window.create_label("nucleus")
+    assert window.labels_panel.labels() == ["object", "cell", "nucleus"]  # keys 1-9 follow this
     qtbot.keyClick(window.canvas, Qt.Key.Key_1)
     first = window.labels_panel.labels()[0]
     assert window.annotator.label == first
@@ -316,6 +317,8 @@ def test_typing_a_new_label_creates_it(qtbot, fake) -> None:
     qtbot.keyClicks(panel.search, "mitochondrion")
     qtbot.keyClick(panel.search, Qt.Key.Key_Return)
     assert "mitochondrion" in panel.labels()
+    assert not panel.typing  # the keyboard goes back to the image: 1-9, D, A are shortcuts
+    panel.search.setFocus()
     assert window.annotator.label == "mitochondrion"
     assert "mitochondrion" in window.settings.labels()
     qtbot.keyClicks(panel.search, "mito")  # type-to-search finds it

@@ -275,3 +275,32 @@ def test_many_emits_and_repaints_do_not_crash_python() -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "survived" in result.stdout
+
+
+def test_outline_follows_the_mask_including_holes() -> None:
+    from samdesk.ui.overlay import outline_path
+
+    crop = np.zeros((20, 30), bool)
+    crop[2:18, 3:27] = True
+    crop[8:12, 10:20] = False  # a hole
+    path = outline_path(crop, 100, 50)
+    rect = path.boundingRect()
+    # through the centres of the boundary pixels, in image coordinates
+    assert (rect.x(), rect.y(), rect.width(), rect.height()) == (103.5, 52.5, 23.0, 15.0)
+    moves = [path.elementAt(i).type.value for i in range(path.elementCount())].count(0)
+    assert moves == 2  # the outer boundary and the hole
+    assert path.contains(path.boundingRect().center()) is False  # the hole is a hole (odd-even)
+
+
+def test_the_same_notice_is_not_stacked(qtbot) -> None:
+    from samdesk.ui.messages import MAX_SHOWN, MessageBar
+
+    bar = MessageBar()
+    qtbot.addWidget(bar)
+    for _ in range(3):
+        bar.show_message("Nothing to accept yet: click on an object first.")
+    assert bar.texts() == ["Nothing to accept yet: click on an object first."]
+    for index in range(MAX_SHOWN + 2):
+        bar.show_message(f"notice {index}", "warning")
+    assert len(bar.texts()) == MAX_SHOWN and bar.texts()[-1] == f"notice {MAX_SHOWN + 1}"
+    assert len(bar.history) == 3 + MAX_SHOWN + 2
