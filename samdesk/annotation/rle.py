@@ -66,13 +66,12 @@ def counts_from_strings(
     lengths = np.fromiter((len(t) for t in counts), dtype=np.int64, count=len(counts))
     raw = np.frombuffer("".join(counts).encode("ascii"), dtype=np.uint8)
     string_end = np.cumsum(lengths)
-    bad = np.flatnonzero((raw < 48) | (raw > 111))
-    if bad.size:
+    values = raw - np.uint8(48)  # below '0' wraps around to large values
+    if values.size and values.max() > 63:
         raise _at(
-            _owner(bad[0], string_end),
+            _owner(np.flatnonzero(values > 63)[0], string_end),
             "RLE counts string has characters outside the COCO alphabet ('0'..'o')",
         )
-    values = raw - np.uint8(48)
     more = (values & 0x20) != 0
     nonempty = np.flatnonzero(lengths)
     cut = nonempty[more[string_end[nonempty] - 1]]
@@ -88,11 +87,11 @@ def counts_from_strings(
             "RLE counts string holds a number too large for any image",
         )
     # Each number is 5-bit groups, least significant first; add them group by group.
-    low = (values & 0x1F).astype(np.int64)
-    numbers = low[starts]
+    low = values & 0x1F
+    numbers = low[starts].astype(np.int64)
     for g in range(1, longest):
         has = np.flatnonzero(groups > g)
-        numbers[has] += low[starts[has] + g] << (5 * g)
+        numbers[has] += low[starts[has] + g].astype(np.int64) << (5 * g)
     negative = (values[ends] & 0x10) != 0
     numbers[negative] -= np.left_shift(1, 5 * groups[negative])
     # Numbers per string, and each number's index k within its string.
