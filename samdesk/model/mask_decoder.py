@@ -117,29 +117,41 @@ class MaskDecoder(nn.Module):
         src: image tokens (B, h*w, C); hyper_in (B, M, C/8) -> masks (B, M, 4h, 4w).
 
         Each 2x2 stride-2 transposed convolution maps every input pixel to its own 2x2 output
-        block, so it is a matrix product per pixel, and LayerNorm2d/GELU act per pixel. The
-        pixels are therefore kept in "unshuffled" order (i, j, di, dj, ei, ej) throughout and
-        put in image order once, on the M-channel result. Same result as the official
-        ConvTranspose2d -> LayerNorm2d -> GELU -> ConvTranspose2d -> GELU -> matmul chain.
+        block, so it is a matrix product per pixel, and LayerNorm2d/GELU act per pixel. Pixels
+        are therefore processed in cache-sized groups and kept in "unshuffled" order
+        (i, j, di, dj, ei, ej); they are put in image order once, on the M-channel result. Same
+        result as the official ConvTranspose2d -> LayerNorm2d -> GELU -> ConvTranspose2d ->
+        GELU -> matmul chain.
         """
-        up1, norm, act1, up2, act2 = self.output_upscaling
+        up1, norm, _, up2, _ = self.output_upscaling
         b = src.shape[0]
-        x = _pointwise_transpose_conv(src, up1)  # (B, h*w*4, C/4)
-        x = act1(F.layer_norm(x, (x.shape[-1],), norm.weight, norm.bias, norm.eps))
-        x = act2(_pointwise_transpose_conv(x, up2))  # (B, h*w*16, C/8)
         m = hyper_in.shape[1]
-        masks = x @ hyper_in.transpose(1, 2)  # (B, h*w*16, M) in order (i, j, di, dj, ei, ej)
-        masks = masks.view(b, h, w, 2, 2, 2, 2, m).permute(0, 7, 1, 3, 5, 2, 4, 6)
+        w1, b1 = _pointwise_weights(up1)
+        w2, b2 = _pointwise_weights(up2)
+        c1, c2 = up1.out_channels, up2.out_channels
+        hyper_t = hyper_in.transpose(1, 2).contiguous()  # (B, C/8, M)
+        out = src.new_empty(b, h * w * 16, m)
+        step = UPSCALE_PIXELS
+        for i in range(b):
+            for s in range(0, h * w, step):
+                e = min(h * w, s + step)
+                x = torch.addmm(b1, src[i, s:e], w1).view(-1, c1)  # (pixels * 4, C/4)
+                x = F.layer_norm(x, (c1,), norm.weight, norm.bias, norm.eps)
+                y = torch.addmm(b2, F.gelu(x), w2).view(-1, c2)  # (pixels * 16, C/8)
+                torch.mm(F.gelu(y), hyper_t[i], out=out[i, 16 * s : 16 * e])
+        masks = out.view(b, h, w, 2, 2, 2, 2, m).permute(0, 7, 1, 3, 5, 2, 4, 6)
         return masks.reshape(b, m, 4 * h, 4 * w)
 
 
-def _pointwise_transpose_conv(x: torch.Tensor, conv: nn.ConvTranspose2d) -> torch.Tensor:
-    """A kernel-2 stride-2 ConvTranspose2d on pixels (B, P, Cin) -> (B, P*4, Cout), each input
-    pixel's 2x2 output block stored consecutively in (di, dj) order."""
+#: Image-embedding pixels upscaled per group (measured: one group of all 4096 is fastest on a
+#: 2-core CPU; smaller groups bound the scratch memory on bigger embeddings).
+UPSCALE_PIXELS = 4096
+
+
+def _pointwise_weights(conv: nn.ConvTranspose2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """A kernel-2 stride-2 ConvTranspose2d as (Cin, 4*Cout) weights and a (4*Cout,) bias, the
+    outputs of one input pixel ordered (di, dj, channel)."""
     weight = conv.weight  # (Cin, Cout, 2, 2)
     cin, cout = weight.shape[:2]
-    w = weight.permute(0, 2, 3, 1).reshape(cin, 4 * cout)
-    out = torch.matmul(x, w)
-    if conv.bias is not None:
-        out = out.view(*out.shape[:-1], 4, cout).add_(conv.bias)
-    return out.reshape(x.shape[0], -1, cout)
+    bias = conv.bias if conv.bias is not None else weight.new_zeros(cout)
+    return weight.permute(0, 2, 3, 1).reshape(cin, 4 * cout), bias.repeat(4)
