@@ -220,6 +220,26 @@ class Annotator(QObject):
         if image_id is None:
             return
         shape = (int(image.height), int(image.width))
+        record = self.docs.image(image_id)
+        if record is not None and (record.height, record.width) != shape:
+            # fault 16: the file was replaced by another image; its annotations would not line up
+            message = (
+                f"{image.path.name} is now {image.width} x {image.height} pixels, but this "
+                f"project annotated it at {record.width} x {record.height}. Restore the original "
+                "file (annotations are kept and were not changed)."
+            )
+            self.loaded = False
+            self.canvas.busy.hide()
+            self.canvas.set_image(None)
+            self.canvas.set_message(f"Cannot annotate this image.\n\n{message}")
+            self.image_failed.emit(image_id, message)
+            return
+        if record is not None and record.sha256 and record.sha256 != image.content_hash:
+            self.message.emit(
+                f"{image.path.name} has the same size but other content than when it was "
+                "annotated. Check that the objects still fit before going on.",
+                "warning",
+            )
         session = self.sessions.get(image_id)
         reloaded = self.loaded and session is not None and session.shape == shape
         if session is None or session.shape != shape:

@@ -367,3 +367,76 @@ def test_dragging_a_polygon_vertex_edits_the_mask_undoably(qtbot, fake) -> None:
     assert editor.active  # the handles follow the undo
     window.actions["polygon"].trigger()
     assert not editor.active
+
+
+def test_brush_size_keys_and_redo_shortcuts(qtbot, fake) -> None:
+    window, worker = fake
+    canvas = window.canvas
+    canvas.setFocus()
+    radius = canvas.brush_radius
+    qtbot.keyClick(canvas, Qt.Key.Key_BracketRight)
+    assert canvas.brush_radius == pytest.approx(radius * 1.25)
+    qtbot.keyClick(canvas, Qt.Key.Key_BracketLeft)
+    qtbot.keyClick(canvas, Qt.Key.Key_BracketLeft)
+    assert canvas.brush_radius == pytest.approx(radius / 1.25)
+    assert window.settings.brush_radius() == pytest.approx(canvas.brush_radius)
+    qtbot.keyClick(canvas, Qt.Key.Key_B)
+    assert canvas.tool.value == "brush"
+    qtbot.keyClick(canvas, Qt.Key.Key_E)
+    assert canvas.tool.value == "eraser"
+    qtbot.keyClick(canvas, Qt.Key.Key_V)
+    assert canvas.tool.value == "prompt"
+    window.annotator.add_point(60, 60, True)
+    worker.answer(shape_mask(0))
+    control = Qt.KeyboardModifier.ControlModifier
+    qtbot.keyClick(canvas, Qt.Key.Key_Z, control)
+    assert window.annotator.session.state.is_empty
+    qtbot.keyClick(canvas, Qt.Key.Key_Z, control | Qt.KeyboardModifier.ShiftModifier)
+    assert window.annotator.session.state.points == ((60, 60, True),)
+
+
+@pytest.mark.slow
+def test_hundred_brush_strokes_on_a_4k_image_use_little_memory(make_window, tmp_path) -> None:
+    """Undo history of 100 strokes on a 4096 x 3000 image: sparse diffs, not mask copies."""
+    import tracemalloc
+
+    from PIL import Image
+
+    (tmp_path / "big").mkdir()
+    Image.new("RGB", (4096, 3000), (40, 40, 40)).save(tmp_path / "big" / "big.png")
+    workers: list[FakeWorker] = []
+    window = make_window(worker_factory=lambda cb: workers.append(FakeWorker(cb)) or workers[-1])
+    window.open_paths([str(tmp_path / "big")])
+    workers[0].deliver_image()
+    a = window.annotator
+    a.add_point(60, 60, True)
+    workers[0].answer(shape_mask(0, (4096, 3000)))
+    rng = np.random.default_rng(0)
+    tracemalloc.start()
+    baseline = tracemalloc.get_traced_memory()[0]
+    for _ in range(100):
+        x, y = (float(v) for v in rng.integers(100, 700, 2))  # refining one object
+        a.stroke([(x, y), (x + 60, y + 20), (x + 120, y)], 10.0, bool(rng.integers(0, 2)))
+    grown = tracemalloc.get_traced_memory()[0] - baseline
+    tracemalloc.stop()
+    stack = a.undo_group.activeStack()
+    states = [
+        s for i in range(stack.count()) for s in (stack.command(i).before, stack.command(i).after)
+    ]
+    cached = {id(s._cache["mask"]) for s in states if "mask" in s._cache}
+    diffs = sum(d.nbytes for d in a.session.state.edits)
+    print(
+        f"100 strokes on 4096x3000: {stack.count() - 1} edits, {diffs / 1024:.0f} KiB of diffs; "
+        f"heap +{grown / 2**20:.1f} MiB (the working mask and its on-screen overlay included)"
+    )
+    assert stack.count() - 1 == len(a.session.state.edits) > 40  # erasing nothing is no step
+    assert diffs < 1 << 20
+    assert len(cached) == 1  # only the state shown keeps an unpacked mask
+    # the working mask (12 MB) and the overlay of the object's box (4 bytes/pixel, <= 49 MB);
+    # full copies in the history would be 100 x 12 MB
+    assert grown < 80 * 2**20
+    for _ in range(stack.count() - 1):  # undo every stroke, back to SAM's mask
+        a.undo_group.undo()
+    assert np.array_equal(
+        np.asarray(a.session.state.mask(a.session.shape)), shape_mask(0, (4096, 3000))
+    )

@@ -175,3 +175,21 @@ def test_large_images_are_tiled(canvas: ImageCanvas) -> None:
     assert canvas.image_size == (9000, 5000)
     assert len(canvas._tiles) == 3 * 2
     assert canvas.scene().sceneRect().width() == 9000
+
+
+def test_space_drag_pans(qtbot, canvas: ImageCanvas) -> None:
+    canvas.set_zoom(4.0)
+    canvas.center_on_pixel(250, 150)
+    canvas.setFocus()
+    before = canvas.scene_point(QPointF(300, 200))
+    boxes: list = []
+    canvas.box_drawn.connect(lambda *a: boxes.append(a))
+    qtbot.keyPress(canvas, Qt.Key.Key_Space)
+    qtbot.mousePress(canvas.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(300, 200))
+    qtbot.mouseMove(canvas.viewport(), QPoint(260, 180))
+    qtbot.mouseRelease(canvas.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(260, 180))
+    qtbot.keyRelease(canvas, Qt.Key.Key_Space)
+    after = canvas.scene_point(QPointF(300, 200))
+    assert after.x() == pytest.approx(before.x() + 40 / 4.0, abs=0.3)
+    assert after.y() == pytest.approx(before.y() + 20 / 4.0, abs=0.3)
+    assert boxes == []  # panning never draws a box

@@ -256,3 +256,20 @@ def test_unreadable_images_are_marked_and_the_next_one_opens(qtbot, make_window,
     assert window.canvas.image_size == (256, 224)
     window.show_image(ids[-1])
     assert window.annotator.current_id is None
+
+
+def test_an_image_replaced_by_another_size_is_not_annotated(make_window, folder) -> None:
+    window, worker, _ = open_window(make_window, folder)
+    accept_shape(window, worker)
+    assert window.save()
+    make_image(folder / "img1.png", seed=9, size=(300, 200))  # replaced on disk
+    again, worker2, _ = open_window(make_window, folder)
+    first = again.files.ids()[0]
+    assert first in again.files.failed
+    assert "300 x 200" in again.files.failed[first] and "256 x 224" in again.files.failed[first]
+    assert again.annotator.session is None  # nothing can be added on top of the wrong image
+    assert len(again.project.view.instances_of(first)) == 1  # and nothing was lost
+    make_image(folder / "img2.png", seed=42)  # same size, other content
+    again.show_image(again.files.ids()[1])
+    worker2.deliver_image()
+    assert any("other content" in t for k, t in again.messages.history if k == "warning")
