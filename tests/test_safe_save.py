@@ -232,3 +232,15 @@ def test_save_never_overwrites_a_file_it_cannot_read(tmp_path: Path, existing: b
     _, other, _ = saved_project(tmp_path)
     assert doc.save(other) == other  # a readable project may be replaced (Save As)
     assert [c.name for c in Document.load(other).categories] == ["cell"]
+
+
+def test_a_file_changed_by_someone_else_is_checked_again(tmp_path: Path) -> None:
+    doc = Document()
+    doc.add_category("cell")
+    autosave = tmp_path / "p.autosave.json"
+    doc.copy().save(autosave)
+    doc.copy().save(autosave)  # our own file: replaced without re-reading
+    autosave.write_bytes(b"{ damaged")
+    with pytest.raises(SaveError, match="does not overwrite"):
+        doc.copy().save(autosave)
+    assert autosave.read_bytes() == b"{ damaged"

@@ -60,11 +60,27 @@ def project_text(doc: Any, target: Path) -> str:
     return "".join(parts) + "}\n"
 
 
+#: (mtime_ns, size, inode) of the files this process wrote, so that writing the same file again
+#: (an autosave) needs no re-reading.
+_WRITTEN: dict[str, tuple[int, int, int]] = {}
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size, info.st_ino
+
+
 def check_replaceable(target: Path) -> None:
     """Raise SaveError unless ``target`` is a readable samdesk project this version can write
-    over (it is parsed, not trusted from its first line)."""
+    over (it is parsed, not trusted from its first line; a file this process wrote and nobody
+    changed since is known to be one)."""
     from samdesk.errors import SaveError
 
+    if _WRITTEN.get(str(target)) == _signature(target):
+        return
     try:
         content = json.loads(target.read_bytes().decode("utf-8"))
         ours = isinstance(content, dict) and content.get("format") == FORMAT
@@ -86,6 +102,9 @@ def check_replaceable(target: Path) -> None:
 def write_project(doc: Any, target: Path) -> None:
     """Save atomically; raises SaveError and leaves the old file untouched on failure."""
     atomic_write(target, project_text(doc, target))
+    signature = _signature(target)
+    if signature is not None:
+        _WRITTEN[str(target)] = signature
 
 
 def _dumper() -> Any:
