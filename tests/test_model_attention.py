@@ -60,7 +60,8 @@ def test_encoder_implementations_agree_and_count_steps():
         fast = encoder(x, lambda: steps.append(1))
         encoder.set_attention_impl("reference")
         ref = encoder(x)
-    assert len(steps) == encoder.num_steps == 4 + 2 * 2 + 1  # blocks + heads of 2 global + neck
+    # two per block, one per head of the 2 global blocks, one for the neck
+    assert len(steps) == encoder.num_steps == 2 * 4 + 2 * 2 + 1
     assert fast.shape == (1, 256, 64, 64)
     torch.testing.assert_close(fast, ref, atol=1e-4, rtol=1e-4)
     with pytest.raises(ValueError, match="unknown attention"):

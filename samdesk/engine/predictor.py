@@ -189,9 +189,10 @@ class Predictor:
     ) -> Embedding:
         """Encode ``image`` ((H, W, 3) uint8 RGB or (H, W) gray) without changing state.
 
-        ``step_hook(done, total)`` is called between encoder steps (each block, each head of a
-        global-attention block); it may block or raise. ``cancel`` is checked at the same
-        points (CancelledError). ``num_threads`` limits this call's intra-op threads.
+        ``step_hook(done, total)`` is called between encoder steps (after each block's attention
+        and MLP, after each head of a global-attention block); it may block or raise.
+        ``cancel`` is checked at the same points (CancelledError). ``num_threads`` limits this
+        call's intra-op threads.
         """
         rgb = check_image(image)
         key = self.cache_key

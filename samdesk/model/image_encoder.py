@@ -161,7 +161,7 @@ class Block(nn.Module):
         if self.window_size > 0:
             height, width = h.shape[1], h.shape[2]
             h, pad_hw = window_partition(h, self.window_size)
-            h = self.attn.attend(h, None, workspace)
+            h = self.attn.attend(h, None, workspace)  # windows: too short to report heads
             # the projection is per token, so it runs after dropping the padding tokens
             h = window_unpartition(h, self.window_size, pad_hw, (height, width))
         else:
@@ -172,6 +172,8 @@ class Block(nn.Module):
             x.view(-1, c).addmm_(h.reshape(-1, c), proj.weight.t()).add_(proj.bias)
         else:  # autocast: the product comes back in the lower precision
             x.add_(proj(h).to(x.dtype))
+        if on_chunk is not None:  # a step between attention and MLP as well
+            on_chunk()
         return self._mlp_residual_(x)
 
     def _mlp_residual_(self, x: torch.Tensor) -> torch.Tensor:
@@ -221,10 +223,10 @@ class ImageEncoderViT(nn.Module):
 
     @property
     def num_steps(self) -> int:
-        """How many times ``forward`` calls ``on_step``: one per block, one per head of a
-        global block, and one for the neck."""
+        """How many times ``forward`` calls ``on_step``: two per block (after attention, after
+        the MLP), one per head of a global block, and one for the neck."""
         heads = self.cfg.num_heads
-        return sum(1 + (heads if blk.window_size == 0 else 0) for blk in self.blocks) + 1
+        return sum(2 + (heads if blk.window_size == 0 else 0) for blk in self.blocks) + 1
 
     def forward(self, x: torch.Tensor, on_step: StepCallback | None = None) -> torch.Tensor:
         # the residual stream stays float32 (also under bf16 autocast)
