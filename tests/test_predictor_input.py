@@ -114,3 +114,18 @@ def test_foreign_embedding_is_refused(predictor):
 
 def test_every_error_is_a_samdesk_error():
     assert issubclass(PromptError, SamdeskError) and issubclass(DeviceError, SamdeskError)
+
+
+def test_out_of_memory_is_a_model_error(ckpt, predictor, monkeypatch):
+    from samdesk.errors import ModelError
+    from samdesk.model.image_encoder import ImageEncoderViT
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(ImageEncoderViT, "forward", no_memory)
+    with pytest.raises(ModelError, match="not enough memory"):
+        predictor.compute_embedding(np.zeros((8, 8), np.uint8))
+    monkeypatch.setattr("samdesk.engine.predictor.load_sam", no_memory)
+    with pytest.raises(ModelError, match="not enough memory"):
+        Predictor.from_checkpoint(ckpt, device="cpu")

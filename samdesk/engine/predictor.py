@@ -31,7 +31,7 @@ from samdesk.engine.predictor_images import (
 )
 from samdesk.engine.predictor_prompts import check_prompt
 from samdesk.engine.predictor_threads import ensure_threads, thread_budget
-from samdesk.errors import DeviceError, InputError
+from samdesk.errors import DeviceError, InputError, ModelError
 from samdesk.model.checkpoint import load_sam
 from samdesk.model.config import DISPLAY_NAMES
 from samdesk.model.hashing import checkpoint_sha256
@@ -134,6 +134,11 @@ class Predictor:
                 f"{path}: the GPU has too little free memory for this model; close other GPU "
                 "programs or use the CPU."
             ) from None
+        except MemoryError:
+            raise ModelError(
+                f"{path}: not enough memory to load this model; close other programs or choose "
+                "a smaller model (MobileSAM or SAM ViT-B)."
+            ) from None
         if hash_cache_dir is None:
             hash_cache_dir = platformdirs.user_cache_dir("samdesk")
         return cls(
@@ -212,8 +217,19 @@ class Predictor:
             if cancel is not None:
                 cancel.check()
             x, input_size = preprocess(rgb, self.preprocessing, encoder.img_size)
-            with autocast_for(self.precision, self._torch_device):
-                features = encoder(x.to(self._torch_device), on_step)
+            try:
+                with autocast_for(self.precision, self._torch_device):
+                    features = encoder(x.to(self._torch_device), on_step)
+            except torch.cuda.OutOfMemoryError:
+                raise DeviceError(
+                    "the GPU ran out of memory while encoding the image; close other GPU "
+                    "programs or use the CPU."
+                ) from None
+            except MemoryError:
+                raise ModelError(
+                    "not enough memory to encode the image with this model; close other "
+                    "programs or choose a smaller model."
+                ) from None
             features = features[0].float().cpu().numpy()
         if step_hook is not None and done < total:
             step_hook(total, total)

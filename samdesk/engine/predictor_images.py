@@ -35,7 +35,9 @@ def resized_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
 
 
 def check_image(image: object, image_format: str = "RGB") -> np.ndarray:
-    """Validate an image and return it as (H, W, 3) uint8 RGB (gray is repeated to 3 channels).
+    """Validate an image; return (H, W, 3) uint8 RGB, or (H, W) uint8 for gray (which
+    :func:`preprocess` turns into 3 equal channels after resizing, to save memory on huge
+    scans; the result is the same as for the gray image repeated to RGB).
 
     Raises InputError for anything else, saying how to fix it.
     """
@@ -50,16 +52,14 @@ def check_image(image: object, image_format: str = "RGB") -> np.ndarray:
         )
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    elif image.ndim != 3 or image.shape[2] != 3:
+    if image.ndim != 2 and (image.ndim != 3 or image.shape[2] != 3):
         raise InputError(
             f"the image has shape {image.shape}; expected (H, W, 3) RGB or (H, W) gray. Drop an "
             "alpha channel or convert multi-channel images first."
         )
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise InputError(f"the image is empty (shape {image.shape}).")
-    if image_format == "BGR":
+    if image_format == "BGR" and image.ndim == 3:
         image = image[:, :, ::-1]
     return np.ascontiguousarray(image)
 
@@ -67,26 +67,38 @@ def check_image(image: object, image_format: str = "RGB") -> np.ndarray:
 def preprocess(
     image: np.ndarray, mode: str, img_size: int = 1024
 ) -> tuple[torch.Tensor, tuple[int, int]]:
-    """(H, W, 3) uint8 RGB -> model input (1, 3, img_size, img_size) float32 and the (h, w) the
-    image occupies inside it."""
+    """(H, W, 3) uint8 RGB or (H, W) gray -> model input (1, 3, img_size, img_size) float32 and
+    the (h, w) the image occupies inside it."""
+    small, size = _resize(image, mode, img_size)
+    if small.ndim == 2:  # gray: resized as one channel, then repeated (identical to RGB gray)
+        small = np.repeat(small[:, :, None], 3, axis=2)
+    return _normalise(small, mode, img_size), size
+
+
+def _resize(image: np.ndarray, mode: str, img_size: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Pillow resize of a uint8 image (H, W[, 3]); returns it and its (h, w) in the input."""
     height, width = image.shape[:2]
     if mode == "sam":
         h, w = resized_shape(height, width, img_size)
-        resized = np.array(Image.fromarray(image).resize((w, h), Image.BILINEAR))
-        x = torch.from_numpy(resized).permute(2, 0, 1).float()
-        mean = torch.tensor(PIXEL_MEAN).view(3, 1, 1)
-        std = torch.tensor(PIXEL_STD).view(3, 1, 1)
-        x = F.pad((x - mean) / std, (0, img_size - w, 0, img_size - h))
-        return x[None], (h, w)
+        return np.array(Image.fromarray(image).resize((w, h), Image.BILINEAR)), (h, w)
     if mode == "medsam":
-        resized = np.array(Image.fromarray(image).resize((img_size, img_size), Image.BICUBIC))
-        x = torch.from_numpy(resized).permute(2, 0, 1).float()
-        lo, hi = x.min(), x.max()
-        x = (x - lo) / torch.clamp(hi - lo, min=1e-8)
-        return x[None], (img_size, img_size)
+        size = (img_size, img_size)
+        return np.array(Image.fromarray(image).resize(size, Image.BICUBIC)), size
     raise InputError(
         f"unknown preprocessing {mode!r}; choose one of {', '.join(PREPROCESSING_MODES)}."
     )
+
+
+def _normalise(resized: np.ndarray, mode: str, img_size: int) -> torch.Tensor:
+    """(h, w, 3) uint8 -> (1, 3, img_size, img_size) float32 as the mode prescribes."""
+    x = torch.from_numpy(resized).permute(2, 0, 1).float()
+    if mode == "medsam":
+        lo, hi = x.min(), x.max()
+        return ((x - lo) / torch.clamp(hi - lo, min=1e-8))[None]
+    h, w = resized.shape[:2]
+    mean = torch.tensor(PIXEL_MEAN).view(3, 1, 1)
+    std = torch.tensor(PIXEL_STD).view(3, 1, 1)
+    return F.pad((x - mean) / std, (0, img_size - w, 0, img_size - h))[None]
 
 
 def _crop_rows(size_in: int, size_low: int, size_model: int) -> int:
