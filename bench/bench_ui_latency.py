@@ -90,20 +90,74 @@ class StallMeter:
         self.last = now
 
 
+class StallWatchdog:
+    """Prints every thread's stack when the GUI thread misses its 5 ms beat by more than
+    ``threshold`` seconds (``--diagnose-stalls``): shows what blocks the GUI."""
+
+    def __init__(self, threshold: float = 0.1) -> None:
+        import threading
+
+        from PySide6.QtCore import QTimer
+
+        self.threshold = threshold
+        self.beat = time.perf_counter()
+        self.main = threading.get_ident()
+        self.timer = QTimer()
+        self.timer.setObjectName("stall-watchdog")
+        self.timer.timeout.connect(self._beat)
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self._watch, name="stall-watchdog", daemon=True)
+
+    def _beat(self) -> None:
+        self.beat = time.perf_counter()
+
+    def start(self) -> None:
+        self.timer.start(5)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stop_flag.set()
+        self.timer.stop()
+        self.thread.join(1.0)
+
+    def _watch(self) -> None:
+        import threading
+        import traceback
+
+        reported = 0.0
+        while not self.stop_flag.wait(0.01):
+            beat = self.beat
+            late = time.perf_counter() - beat
+            if late < self.threshold or beat == reported:
+                continue
+            reported = beat
+            lines = [f"--- GUI thread {late * 1000:.0f} ms late; stacks:"]
+            for ident, frame in sys._current_frames().items():
+                if ident == threading.get_ident():
+                    continue
+                name = "GUI" if ident == self.main else str(ident)
+                stack = "".join(traceback.format_stack(frame)[-4:])
+                lines.append(f"[{name}]\n{stack}")
+            print("\n".join(lines), flush=True)
+
+
 class Bench:
     def __init__(self, window, app) -> None:
         self.window = window
         self.app = app
         self.painted_at = 0.0
         self.answered_at = 0.0
+        self.decoder = 0.0
+        self.decoder_times: list[float] = []
         window.canvas.object_item.on_painted = self._painted
         window.annotator.prompt_answered.connect(self._answered)
 
     def _painted(self, when: float) -> None:
         self.painted_at = when
 
-    def _answered(self, _latency: float, _decoder: float) -> None:
+    def _answered(self, _latency: float, decoder: float) -> None:
         self.answered_at = time.perf_counter()  # the answer is on the overlay item now
+        self.decoder = decoder
 
     def pump(self, seconds: float = 0.0) -> None:
         end = time.perf_counter() + seconds
@@ -140,6 +194,7 @@ class Bench:
             return answered and self.answered_at > start and self.painted_at > self.answered_at
 
         self.wait_for(done, 60, "a click's overlay")
+        self.decoder_times.append(self.decoder)
         return self.painted_at - start
 
     def clicks(self, count: int, rng: np.random.Generator, keep_going=None) -> list[float]:
@@ -154,11 +209,12 @@ class Bench:
         return times
 
 
-def summary(name: str, times: list[float]) -> str:
+def summary(name: str, times: list[float], decoder: list[float]) -> str:
     ms = np.array(times) * 1000
     return (
         f"{name:<28} n={len(ms):3d}  median {np.median(ms):6.1f} ms  p95 "
-        f"{np.percentile(ms, 95):6.1f} ms  max {ms.max():6.1f} ms"
+        f"{np.percentile(ms, 95):6.1f} ms  max {ms.max():6.1f} ms  "
+        f"(of which predict() on the worker: median {np.median(decoder) * 1000:5.1f} ms)"
     )
 
 
@@ -172,6 +228,11 @@ def main() -> int:
         type=Path,
         default=Path(tempfile.gettempdir()) / "samdesk-bench",
         help="where the random checkpoint is kept between runs",
+    )
+    parser.add_argument(
+        "--diagnose-stalls",
+        action="store_true",
+        help="print every thread's stack when the GUI thread stalls for more than 100 ms",
     )
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
@@ -203,7 +264,10 @@ def main() -> int:
     bench = Bench(window, app)
     rng = np.random.default_rng(0)
     stall = StallMeter()
+    watchdog = StallWatchdog() if args.diagnose_stalls else None
     try:
+        if watchdog is not None:
+            watchdog.start()
         started = time.perf_counter()
         window.models.request(str(checkpoint))
         bench.wait_for(lambda: window.models.pending is None, 600, "the model to load")
@@ -231,8 +295,9 @@ def main() -> int:
         window.annotator.prefetched.connect(lambda iid, state, _s: prefetched.add(iid))
         bench.wait_for(lambda: len(prefetched) >= 2, 900, "the prefetch of the next 2 images")
         bench.pump(0.5)
+        bench.decoder_times = []
         idle = bench.clicks(args.clicks, rng)
-        print(summary("idle (no encode running)", idle))
+        print(summary("idle (no encode running)", idle, bench.decoder_times))
 
         # during a prefetch: keep the worker busy encoding other images, click meanwhile
         window.annotator.clear_object()
@@ -242,6 +307,7 @@ def main() -> int:
         window.worker.prefetch(queue)
         bench.pump(1.0)  # let the background encode start
         stall.start()
+        bench.decoder_times = []
         busy = []
         while len(busy) < args.clicks and len(done_extra) < len(queue):
             busy += bench.clicks(min(10, args.clicks - len(busy)), rng)
@@ -249,7 +315,7 @@ def main() -> int:
         window.worker.prefetch([])
         if len(busy) < args.clicks:
             print(f"(the prefetch queue ran out after {len(busy)} clicks; add images)")
-        print(summary("during a prefetch encode", busy))
+        print(summary("during a prefetch encode", busy, bench.decoder_times))
         print(f"{'GUI stall, encoding (open)':<28} longest {stall_open * 1000:6.1f} ms")
         print(f"{'GUI stall, during prefetch':<28} longest {stall_prefetch * 1000:6.1f} ms")
         ok = (
@@ -260,6 +326,8 @@ def main() -> int:
         )
         print("targets met" if ok else "targets NOT met")
     finally:
+        if watchdog is not None:
+            watchdog.stop()
         window.dialogs = NoQuestions()
         window.shutdown()
         window.close()

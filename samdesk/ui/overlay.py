@@ -27,7 +27,10 @@ OUTLINE_WIDTH = 2.0
 
 #: Outlines with more points than this are not drawn (a speckled mask from a poor model would
 #: make every repaint slow); the fill still shows every pixel.
-MAX_OUTLINE_POINTS = 60_000
+MAX_OUTLINE_POINTS = 20_000
+#: Above this many points the outline is drawn with 1-px pens and no halo: Qt's raster engine
+#: draws 1-px cosmetic lines ~20x faster than wide ones (2.4 ms vs 112 ms for 21k points).
+THIN_OUTLINE_POINTS = 3_000
 #: Contours enclosing less than this (square pixels) are left out of the outline only.
 MIN_OUTLINE_AREA = 2.0
 
@@ -49,6 +52,11 @@ def outline_path(crop: np.ndarray, x0: int, y0: int) -> QPainterPath:
     (element type, x, y per point), not point by point in Python. Empty when the outline would
     have more than MAX_OUTLINE_POINTS points.
     """
+    # A cheap count of the pixel edges on the boundary first: tracing a speckled mask's
+    # contours alone would take hundreds of milliseconds.
+    edges = np.count_nonzero(crop[1:] != crop[:-1]) + np.count_nonzero(crop[:, 1:] != crop[:, :-1])
+    if edges > 4 * MAX_OUTLINE_POINTS:
+        return QPainterPath()
     contours, _ = cv2.findContours(crop.view(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     rings = [c.reshape(-1, 2) for c in contours]
     rings = [r for r in rings if len(r) >= 4 or abs(cv2.contourArea(r)) >= MIN_OUTLINE_AREA]
@@ -179,7 +187,10 @@ class MaskItem(QGraphicsItem):
             painter.setBrush(Qt.BrushStyle.NoBrush)
             # a dark halo under every outline keeps it visible on bright and dark images
             top = QColor(255, 255, 255) if self.highlight else self._color
-            pens = [(QColor(0, 0, 0, 150), OUTLINE_WIDTH + 2), (top, OUTLINE_WIDTH)]
+            if self._path.elementCount() > THIN_OUTLINE_POINTS:
+                pens = [(top, 1.0)]  # a complicated outline: the fast 1-px pen only
+            else:
+                pens = [(QColor(0, 0, 0, 150), OUTLINE_WIDTH + 2), (top, OUTLINE_WIDTH)]
             for color, width in pens:
                 pen = QPen(color, width)
                 pen.setCosmetic(True)
