@@ -485,18 +485,6 @@ class Annotator(QObject):
         for record in self.docs.instances_of(image_id):
             self._show_instance(record.id)
 
-    def recolor_instances(self) -> None:
-        image_id = self.current_id
-        if image_id is None:
-            return
-        for record in self.docs.instances_of(image_id):
-            item = self.canvas.instance_item(record.id)
-            if item is not None:
-                item.set_color(self.docs.color_of(record.label))
-        session = self.session
-        if session is not None:
-            self._show_object(session)
-
     def _show_instance(self, instance_id: int) -> None:
         record = self.docs.instance(instance_id)
         if record is None or record.image_id != self.current_id or not self.loaded:

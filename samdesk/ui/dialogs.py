@@ -47,10 +47,6 @@ class Dialogs:
         result = Path(path)
         return result if result.suffix.lower() == ".json" else result.with_suffix(".json")
 
-    def choose_folder(self, title: str, start: str = "") -> Path | None:
-        path = QFileDialog.getExistingDirectory(self.parent, title, start)
-        return Path(path) if path else None
-
     def ask(self, title: str, text: str, buttons: list[str], default: str | None = None) -> str:
         """Ask with the given button texts; returns the text of the button pressed (the last
         button — by convention the cancelling one — if the dialog is closed)."""

@@ -101,7 +101,6 @@ class MaskItem(QGraphicsItem):
         super().__init__(parent)
         self._image: QImage | None = None
         self._pixels: np.ndarray | None = None  # keeps the QImage's buffer alive
-        self._crop: np.ndarray | None = None
         self._source: np.ndarray | None = None  # the full mask last shown, to skip repeats
         self._rgb: tuple[int, ...] = ()
         self._path = QPainterPath()
@@ -156,24 +155,17 @@ class MaskItem(QGraphicsItem):
         self._color = QColor(*color)
         self._fill_alpha = fill_alpha
         if crop is None or not crop.any():
-            self._crop = None
             self._image, self._pixels, self._path, self._rect = None, None, QPainterPath(), QRectF()
             self.update()
             return
         crop = np.ascontiguousarray(crop, dtype=bool)
         pixels = fill_pixels(crop, color, fill_alpha)
         h, w = crop.shape
-        self._crop = crop
         self._pixels = pixels
         self._image = QImage(pixels.data, w, h, w * 4, QImage.Format.Format_ARGB32_Premultiplied)
         self._path = outline_path(crop, x0, y0)
         self._rect = QRectF(x0, y0, w, h)
         self.update()
-
-    def set_color(self, color: tuple[int, int, int]) -> None:
-        """Recolour the mask shown (after a relabel)."""
-        x0, y0 = int(self._rect.x()), int(self._rect.y())
-        self.set_crop(self._crop, x0, y0, color, fill_alpha=self._fill_alpha)
 
     def boundingRect(self) -> QRectF:
         # one pixel of slack each side for the outline's pen

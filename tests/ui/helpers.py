@@ -67,9 +67,6 @@ class ScriptedDialogs:
 
     open_image = open_folder = open_project = open_model_file = save_project = _path
 
-    def choose_folder(self, title: str, start: str = "") -> Path | None:
-        return self._path()
-
     def ask(self, title: str, text: str, buttons: list[str], default: str | None = None) -> str:
         self.asked.append((title, text))
         answer = self.answers.popleft() if self.answers else self.default_answer
