@@ -151,3 +151,20 @@ def test_full_vit_b_network_matches_official(tmp_path):
     assert np.abs(emb - o_emb).max() <= 1e-4 * np.abs(o_emb).max()
     for name in ("point", "box", "points+box"):
         assert_same(ours.predict(**PROMPTS[name]), theirs.predict(**PROMPTS[name]))
+
+
+@pytest.mark.gpu
+def test_cuda_matches_official_on_the_cpu(tmp_path, monkeypatch):
+    import torch
+
+    # compare like with like: no TF32 shortcuts in the GPU's convolutions
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    path = save_random_checkpoint(tmp_path / "small.pth", "small", seed=7)
+    ours = Predictor.from_checkpoint(path, device="cuda", precision="fp32", hash_cache_dir=tmp_path)
+    assert ours.device.startswith("cuda")
+    theirs = official_predictor(path)
+    img = _image((300, 500, 3), seed=8)
+    ours.set_image(img)
+    theirs.set_image(img)
+    for name in ("point", "points+box"):
+        assert_same(ours.predict(**PROMPTS[name]), theirs.predict(**PROMPTS[name]))

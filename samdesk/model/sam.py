@@ -74,6 +74,10 @@ class Sam(nn.Module):
         self.requires_grad_(False)
         if isinstance(self.image_encoder, TinyViT):
             self.image_encoder.fuse()
+        elif self.device.type == "cuda":
+            # GPUs run the bias-folded flash attention well; the blocked CPU path would launch
+            # thousands of small kernels (ADR 0011)
+            self.image_encoder.set_attention_impl("fused")
         self.prompt_encoder.clear_cache()
         return self
 
