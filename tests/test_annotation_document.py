@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -263,3 +264,63 @@ def test_copy_is_independent(doc_with_image: tuple[Document, int]) -> None:
     copy.add_instance(image_id, masks.one_pixel(), "other")
     assert len(doc.instances) == 1 and len(copy.instances) == 2
     assert [c.name for c in doc.categories] == ["cell"]
+
+
+def test_a_label_that_is_not_valid_unicode_is_refused(doc_with_image: tuple[Document, int]) -> None:
+    doc, image_id = doc_with_image
+    with pytest.raises(InputError, match="not valid Unicode"):
+        doc.add_instance(image_id, masks.one_pixel(), "cell \ud800")
+    assert len(doc.instances) == 0 and not doc.categories
+
+
+def test_labels_missing_from_the_category_list_get_new_ids(tmp_path: Path) -> None:
+    doc = Document()
+    image_id = doc.add_image(tmp_path / "a.png", size=(masks.WIDTH, masks.HEIGHT))
+    doc.add_instance(image_id, masks.disk(20, 20, 5), "cell")
+    doc.add_instance(image_id, masks.disk(50, 20, 5), "cell")
+    path = doc.save(tmp_path / "p.json")
+    content = json.loads(path.read_text(encoding="utf-8"))
+    content["instances"][1]["label"] = "nucleus"  # edited by hand; not in "categories"
+    path.write_text(json.dumps(content), encoding="utf-8")
+    loaded = Document.load(path)
+    ids = [c.id for c in loaded.categories]
+    assert [c.name for c in loaded.categories] == ["cell", "nucleus"]
+    assert len(set(ids)) == 2
+    loaded.export("coco", tmp_path / "c.json")
+    exported = json.loads((tmp_path / "c.json").read_text(encoding="utf-8"))
+    names = {c["id"]: c["name"] for c in exported["categories"]}
+    assert [names[a["category_id"]] for a in exported["annotations"]] == ["cell", "nucleus"]
+
+
+def test_area_and_box_are_taken_from_the_mask_not_the_file(tmp_path: Path) -> None:
+    """A stale or edited ``bbox`` must not crop the mask in exports."""
+    doc = Document()
+    image_id = doc.add_image(tmp_path / "a.png", size=(masks.WIDTH, masks.HEIGHT))
+    doc.add_instance(image_id, masks.parts(), "parts")
+    path = doc.save(tmp_path / "p.json")
+    content = json.loads(path.read_text(encoding="utf-8"))
+    content["instances"][0].update(bbox=[40, 30, 5, 5], area=7)
+    path.write_text(json.dumps(content), encoding="utf-8")
+    loaded = Document.load(path)
+    assert loaded.instances[1].bbox == doc.instances[1].bbox
+    assert loaded.instances[1].area == doc.instances[1].area == masks.parts().sum()
+    crop, (x, y) = loaded.instances[1].crop()
+    assert crop.sum() == masks.parts().sum() and (x, y) == doc.instances[1].bbox[:2]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs file names that are not UTF-8")
+def test_a_file_name_that_is_not_utf8_survives_save_and_load(tmp_path: Path) -> None:
+    """Linux file names are bytes; Python decodes an invalid one with surrogates (\\udce9)."""
+    raw = os.fsencode(tmp_path) + b"/caf\xe9 1.png"
+    write_png(Path(os.fsdecode(raw)))
+    doc = Document()
+    image_id = doc.add_image(os.fsdecode(raw))
+    doc.add_instance(image_id, masks.disk(20, 20, 5), "cell")
+    project = doc.save(tmp_path / "p.json")
+    project.read_bytes().decode("utf-8")  # still a valid UTF-8 file
+    loaded = Document.load(project)
+    assert os.fsencode(loaded.image(image_id).path) == raw
+    assert loaded.image_changed(image_id) is None
+    report = loaded.export("coco", tmp_path / "c.json")
+    name = json.loads(report.files[0].read_bytes().decode("utf-8"))["images"][0]["file_name"]
+    assert os.fsencode(name) == b"caf\xe9 1.png"

@@ -90,6 +90,39 @@ def test_batch_error_names_the_string() -> None:
     assert caught.value.index == 2
 
 
+def test_runs_that_only_add_up_by_wrapping_around_are_refused() -> None:
+    # Each run is 2**58 pixels long; in int64 (and in pycocotools' uint32) the sum wraps around
+    # to the mask's size, so a check of the total alone accepts it and decoding overflows.
+    counts = masks.wrapped_rle(8, 10)
+    with pytest.raises(rle.RleError, match="longer than the whole mask"):
+        rle.counts_from_string(counts, 8, 10)
+    with pytest.raises(rle.RleError) as caught:
+        rle.masks_from_strings([rle.encode(np.ones((8, 10), bool)), counts], [(8, 10)] * 2)
+    assert caught.value.index == 1
+
+
+def test_masks_without_pixels_are_refused() -> None:
+    with pytest.raises(rle.RleError, match="no pixels"):
+        rle.counts_from_strings(["0", ""], [(1, 1), (0, 5)])
+
+
+def test_batch_areas_and_boxes_equal_one_by_one() -> None:
+    items = _random_masks(300, seed=11)
+    column = np.zeros((9, 7), dtype=bool)
+    column[:, 3] = True  # one run over a whole column
+    wrap = np.zeros((9, 7), dtype=bool)
+    wrap[6:, 1] = wrap[:2, 2] = True  # one run from the foot of a column to the next one's top
+    items += [column, wrap, np.ones((1, 1), bool), np.zeros((1, 1), bool)]
+    strings = [rle.encode(m) for m in items]
+    runs, areas, boxes = rle.masks_from_strings(strings, [m.shape for m in items])
+    for mask, counts, parsed, area, box in zip(items, strings, runs, areas, boxes, strict=True):
+        assert np.array_equal(parsed, rle.counts_from_string(counts, *mask.shape))
+        assert parsed.dtype == np.int32 and not parsed.flags.writeable
+        assert area == mask.sum()
+        assert box == rle.bbox(counts, *mask.shape)
+    assert rle.masks_from_strings([], []) == ([], [], [])
+
+
 def test_uncompressed_counts_round_trip() -> None:
     mask = masks.ring()
     runs = rle.counts_from_string(rle.encode(mask), *mask.shape)

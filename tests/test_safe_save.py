@@ -157,6 +157,34 @@ def test_truncated_project_is_refused_with_position_and_kept(tmp_path: Path) -> 
             r"images\[0\].path: missing",
         ),
         (b'{"format": "samdesk-project", "version": 1, "name": "caf\xe9"}', "not valid UTF-8"),
+        # Python's JSON reader takes NaN and Infinity; the file could then never be saved again.
+        (b'{"format": "samdesk-project", "version": 1, "x": NaN}', "contains NaN"),
+        (b'{"format": "samdesk-project", "version": 1, "x": -Infinity}', "contains -Infinity"),
+        (
+            b'{"format": "samdesk-project", "version": 1, "images": [{"id": 1, "path": "a.png",'
+            b' "width": 0, "height": 5, "status": "done"}]}',
+            r"images\[0\].width: an image size must be positive",
+        ),
+        (
+            b'{"format": "samdesk-project", "version": 1, "categories": [{"id": 1, "name": "a",'
+            b' "color": "#123456"}, {"id": 1, "name": "b", "color": "#654321"}]}',
+            r"categories\[1\].id: category id 1 appears twice",
+        ),
+        (
+            b'{"format": "samdesk-project", "version": 1, "categories": [{"id": 1, "name": "a",'
+            b' "color": "#123456\\n"}]}',
+            r"categories\[0\].color",
+        ),
+        (
+            b'{"format": "samdesk-project", "version": 1, "categories": [{"id": 1, "name": " ",'
+            b' "color": "#123456"}]}',
+            r"categories\[0\].name: ' ' is not a usable label",
+        ),
+        (
+            b'{"format": "samdesk-project", "version": 1, "categories": [{"id": 1,'
+            b' "name": "\\ud800", "color": "#123456"}]}',
+            r"categories\[0\].name",
+        ),
     ],
 )
 def test_damaged_projects_are_refused(tmp_path: Path, content: bytes, expected: str) -> None:
@@ -182,6 +210,27 @@ def test_damaged_object_entries_name_their_json_path(tmp_path: Path) -> None:
         path.write_text(json.dumps(broken), encoding="utf-8")
         with pytest.raises(CorruptProjectError, match=expected):
             Document.load(path)
+
+
+def test_object_entries_with_unusable_labels_are_refused(tmp_path: Path) -> None:
+    _, path, _ = saved_project(tmp_path)
+    project = json.loads(path.read_text(encoding="utf-8"))
+    for label in [" cell", "", "\ud800"]:
+        project["instances"][0]["label"] = label
+        path.write_text(json.dumps(project), encoding="utf-8")
+        with pytest.raises(CorruptProjectError, match=r"instances\[0\].label"):
+            Document.load(path)
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    """Windows editors put a UTF-8 byte-order mark in front of a file edited by hand."""
+    _, path, _ = saved_project(tmp_path)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert len(Document.load(path).instances) == 1
+    other = Document()
+    other.add_category("cell")
+    assert other.save(path) == path  # "Save As" over it: it is a readable project
+    assert len(Document.load(path).instances) == 0
 
 
 def test_newer_version_is_refused_not_misread(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from samdesk.annotation.records import (
     InstanceRecord,
     box_of,
     is_color,
+    is_label,
     next_color,
     utc_now,
 )
@@ -597,6 +598,10 @@ def _replace(record: Any, **changes: Any) -> Any:
 def _clean_label(label: object) -> str:
     if not isinstance(label, str) or not label.strip():
         raise InputError(f"A label must be a non-empty text, got {label!r}.")
+    if not is_label(label.strip()):
+        raise InputError(
+            f"The label {label!r} holds characters that are not valid Unicode text; type it again."
+        )
     return label.strip()
 
 

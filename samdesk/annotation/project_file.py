@@ -14,6 +14,12 @@ Image paths are stored relative to the project file's folder (with ``/``), so a 
 can be moved or shared; an image on another drive is stored absolute. ``absolute_path`` is a
 fallback used when the relative path does not lead to the file (the project file was moved
 without its images).
+
+Reading is strict about what carries meaning (ids, sizes, labels, masks; ``NaN`` and
+``Infinity``, which are not JSON, are refused) and lenient about what a person editing the file
+by hand may add: a UTF-8 byte-order mark is accepted. An object's ``area`` and ``bbox`` are
+written for people and other tools; on reading they are computed again from the mask, which is
+the truth.
 """
 
 from __future__ import annotations
@@ -30,7 +36,15 @@ import numpy as np
 
 from samdesk import __version__
 from samdesk.annotation import rle
-from samdesk.annotation.records import STATUSES, Category, ImageRecord, InstanceRecord, utc_now
+from samdesk.annotation.records import (
+    STATUSES,
+    Category,
+    ImageRecord,
+    InstanceRecord,
+    is_color,
+    is_label,
+    utc_now,
+)
 from samdesk.annotation.safe_io import atomic_write
 from samdesk.errors import CorruptProjectError, ProjectError, ProjectVersionError
 
@@ -82,7 +96,7 @@ def check_replaceable(target: Path) -> None:
     if _WRITTEN.get(str(target)) == _signature(target):
         return
     try:
-        content = json.loads(target.read_bytes().decode("utf-8"))
+        content = json.loads(_without_bom(target.read_bytes()).decode("utf-8"))
         ours = isinstance(content, dict) and content.get("format") == FORMAT
         version = content.get("version") if ours else None
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
@@ -161,6 +175,21 @@ def _instance_json(instance: InstanceRecord) -> dict[str, Any]:
 # --- reading --------------------------------------------------------------------------------------
 
 
+def _without_bom(data: bytes) -> bytes:
+    """A UTF-8 byte-order mark (Windows editors add one) is not part of the JSON."""
+    return data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+
+
+class _NotANumber(ValueError):
+    pass
+
+
+def _not_a_number(token: str) -> float:
+    """Python's JSON reader accepts ``NaN`` and ``Infinity``; JSON does not, and samdesk could
+    not save them again."""
+    raise _NotANumber(f"it contains {token}, which is not a number JSON allows")
+
+
 @contextmanager
 def paused_gc() -> Iterator[None]:
     """Pause Python's cycle collector while building many objects that hold no cycles (it would
@@ -194,6 +223,7 @@ def read_project(path: Path, doc: Any) -> Any:
         raise ProjectError(f"{path} does not exist.") from None
     except OSError as err:
         raise ProjectError(f"Cannot read {path}: {err.strerror or err}.") from None
+    data = _without_bom(data)
     if not data.strip():
         raise corrupt(path, "the file is empty")
     try:
@@ -204,11 +234,13 @@ def read_project(path: Path, doc: Any) -> Any:
         raise corrupt(path, f"byte {err.start} is not valid UTF-8", line, column) from None
     with paused_gc():
         try:
-            content = json.loads(text)
+            content = json.loads(text, parse_constant=_not_a_number)
         except json.JSONDecodeError as err:
             raise corrupt(
                 path, f"{err.msg} (the file may be cut off)", err.lineno, err.colno
             ) from None
+        except _NotANumber as err:
+            raise corrupt(path, str(err)) from None
         except RecursionError:
             raise corrupt(path, "the JSON is nested too deeply") from None
     if not isinstance(content, dict) or content.get("format") != FORMAT:
@@ -268,6 +300,7 @@ class _Reader:
     def fill(self, content: dict[str, Any]) -> None:
         doc = self.doc
         folder = self.path.parent
+        category_ids: set[int] = set()
         for n, entry in enumerate(self.records(content, "categories")):
             where = f"categories[{n}]"
             category = Category(
@@ -275,9 +308,18 @@ class _Reader:
                 self.field(entry, "name", str, where),
                 self.field(entry, "color", str, where),
             )
+            if not is_label(category.name):
+                raise self.fail(f"{where}.name", f"{category.name!r} is not a usable label")
+            if not is_color(category.color):
+                raise self.fail(f"{where}.color", f"{category.color!r} is not of the form #rrggbb")
             if category.name in doc._categories:
                 raise self.fail(where, f"category {category.name!r} appears twice")
+            if category.id in category_ids:
+                raise self.fail(f"{where}.id", f"category id {category.id} appears twice")
+            category_ids.add(category.id)
             doc._categories[category.name] = category
+        # Labels used by objects but missing from the list get new ids after these.
+        doc._next_category = max([1, *(i + 1 for i in category_ids)])
         for n, entry in enumerate(self.records(content, "images")):
             where = f"images[{n}]"
             image = ImageRecord(
@@ -292,6 +334,9 @@ class _Reader:
                 sha256=self.field(entry, "sha256", str, where, optional=True),
                 status=self.field(entry, "status", str, where),
             )
+            for key in ("width", "height"):
+                if getattr(image, key) <= 0:
+                    raise self.fail(f"{where}.{key}", "an image size must be positive")
             if image.status not in STATUSES:
                 raise self.fail(f"{where}.status", f"unknown status {image.status!r}")
             if image.id in doc._images:
@@ -304,14 +349,14 @@ class _Reader:
             for n, entry in enumerate(self.records(content, "instances"))
         ]
         try:
-            all_runs = rle.counts_from_strings(
+            all_runs, areas, boxes = rle.masks_from_strings(
                 [e["counts"] for e in entries], [tuple(e["size"]) for e in entries]
             )
         except rle.RleError as err:
             index = getattr(err, "index", 0)
             raise self.fail(f"instances[{index}].counts", str(err)) from None
-        for entry, runs in zip(entries, all_runs, strict=True):
-            record = _record(entry, runs)
+        for entry, runs, area, box in zip(entries, all_runs, areas, boxes, strict=True):
+            record = _record(entry, runs, area, box)
             doc._instances[record.id] = record
             doc._by_image[record.image_id][record.id] = None
         for records_by_id in (doc._images, doc._instances):
@@ -322,7 +367,9 @@ class _Reader:
         ids = content.get("next_ids", {})
         doc._next_image = max([doc._next_image, *(i + 1 for i in doc._images)])
         doc._next_instance = max([doc._next_instance, *(i + 1 for i in doc._instances)])
-        doc._next_category = max([1, *(c.id + 1 for c in doc._categories.values())])
+        doc._next_category = max(
+            [doc._next_category, *(c.id + 1 for c in doc._categories.values())]
+        )
         if isinstance(ids, dict):
             for key, attr in (("image", "_next_image"), ("instance", "_next_instance")):
                 if isinstance(ids.get(key), int):
@@ -346,6 +393,7 @@ class _Reader:
                 and type(size[1]) is int
                 and (bbox is None or (type(bbox) is list and len(bbox) == 4))
                 and (score is None or type(score) in (int, float))
+                and is_label(entry["label"])
             )
         except (KeyError, TypeError, AttributeError):
             quick = False
@@ -371,6 +419,9 @@ class _Reader:
         bbox = self.field(entry, "bbox", list, where, optional=True)
         if bbox is not None and (len(bbox) != 4 or not all(type(v) is int for v in bbox)):
             raise self.fail(f"{where}.bbox", f"expected [x, y, w, h], got {bbox!r}")
+        label = self.field(entry, "label", str, where)
+        if not is_label(label):
+            raise self.fail(f"{where}.label", f"{label!r} is not a usable label")
         for key, kind in (
             ("id", int),
             ("image_id", int),
@@ -384,9 +435,12 @@ class _Reader:
         self.field(entry, "score", float, where, optional=True)
 
 
-def _record(entry: dict[str, Any], runs: np.ndarray) -> InstanceRecord:
+def _record(
+    entry: dict[str, Any], runs: np.ndarray, area: int, box: tuple[int, int, int, int] | None
+) -> InstanceRecord:
+    """The record of a checked entry; ``area`` and ``box`` (x0, y0, x1, y1) come from the mask,
+    not from the file (an edited or stale ``bbox`` would crop the mask in every export)."""
     height, width = entry["size"]
-    bbox = entry.get("bbox")
     return InstanceRecord(
         id=entry["id"],
         image_id=entry["image_id"],
@@ -394,13 +448,13 @@ def _record(entry: dict[str, Any], runs: np.ndarray) -> InstanceRecord:
         rle=entry["counts"],
         height=height,
         width=width,
-        area=entry["area"],
-        bbox=None if bbox is None else tuple(bbox),
+        area=area,
+        bbox=None if box is None else (box[0], box[1], box[2] - box[0], box[3] - box[1]),
         score=entry.get("score"),
         prompts=entry.get("prompts"),
         created=entry["created"],
         modified=entry["modified"],
-        runs=rle.compact(runs, height, width),
+        runs=runs,
     )
 
 

@@ -25,7 +25,7 @@ IN_PROGRESS = "in progress"
 DONE = "done"
 STATUSES = (NOT_STARTED, IN_PROGRESS, DONE)
 
-_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
 # Well-separated colours for the first categories (after Sasha Trubetskoy's list of 20), then
 # golden-ratio hues.
@@ -59,7 +59,19 @@ def utc_now() -> str:
 
 
 def is_color(value: object) -> bool:
-    return isinstance(value, str) and bool(_COLOR.match(value))
+    return isinstance(value, str) and bool(_COLOR.fullmatch(value))
+
+
+def is_label(value: object) -> bool:
+    """A usable label: text that is not blank, has no surrounding spaces and can be written as
+    UTF-8 (a lone surrogate from a ``\\udXXX`` escape in some JSON file cannot)."""
+    if not isinstance(value, str) or not value or value != value.strip():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def next_color(used: Iterable[str]) -> str:

@@ -56,13 +56,94 @@ def counts_from_strings(
 
     A malformed string raises :class:`RleError` whose ``index`` attribute says which one.
     """
+    parsed = _parse(counts, sizes)
+    return parsed.split(parsed.runs)
+
+
+def masks_from_strings(
+    counts: Sequence[str], sizes: Sequence[tuple[int, int]]
+) -> tuple[list[np.ndarray], list[int], list[tuple[int, int, int, int] | None]]:
+    """Checked run lengths, areas and tight boxes ``(x0, y0, x1, y1)`` (exclusive ends; None
+    for an empty mask) of many compressed RLE strings, all in one vectorised pass.
+
+    The run lengths are read-only views into one shared array, ``int32`` when every mask has
+    fewer than 2**31 pixels (the form :func:`compact` gives), else ``int64``.
+    """
+    parsed = _parse(counts, sizes)
+    runs = parsed.runs
+    if all(h * w < 2**31 for h, w in sizes):
+        runs = runs.astype(np.int32)
+    runs.setflags(write=False)
+    areas, boxes = parsed.areas_and_boxes()
+    return parsed.split(runs), areas, boxes
+
+
+class _Parsed:
+    """Run lengths of many masks stored one after another (``int64``): mask ``i`` has
+    ``per_string[i]`` runs starting at ``first[i]``; ``k`` is each run's index in its mask."""
+
+    def __init__(
+        self,
+        runs: np.ndarray,
+        first: np.ndarray,
+        per_string: np.ndarray,
+        k: np.ndarray,
+        heights: np.ndarray,
+    ) -> None:
+        self.runs, self.first, self.per_string, self.k = runs, first, per_string, k
+        self.heights = heights
+
+    def split(self, runs: np.ndarray) -> list[np.ndarray]:
+        bounds = np.append(self.first, runs.size).tolist()
+        return [runs[bounds[i] : bounds[i + 1]] for i in range(len(bounds) - 1)]
+
+    def areas_and_boxes(self) -> tuple[list[int], list[tuple[int, int, int, int] | None]]:
+        """Per mask: foreground pixel count and ``(x0, y0, x1, y1)`` box (None when empty)."""
+        count = self.first.size
+        runs = self.runs
+        ends = np.cumsum(runs)
+        ends -= np.repeat(ends[self.first] - runs[self.first], self.per_string)
+        foreground = np.flatnonzero(((self.k & 1) == 1) & (runs > 0))
+        owner = np.repeat(np.arange(count), self.per_string)[foreground]
+        height = self.heights[owner]
+        stops = ends[foreground]
+        begins = stops - runs[foreground]
+        stops -= 1
+        first_column, last_column = begins // height, stops // height
+        # A run over several columns covers whole rows of the columns in between.
+        spans = last_column > first_column
+        top = np.where(spans, 0, begins - first_column * height)
+        bottom = np.where(spans, height - 1, stops - last_column * height)
+        boxes: list[tuple[int, int, int, int] | None] = [None] * count
+        areas = np.zeros(count, dtype=np.int64)
+        if not foreground.size:
+            return areas.tolist(), boxes
+        groups = np.flatnonzero(np.diff(owner, prepend=-1))  # each mask's first foreground run
+        last = np.append(groups[1:], owner.size) - 1
+        areas[owner[groups]] = np.add.reduceat(runs[foreground], groups)
+        found = np.stack(
+            (
+                first_column[groups],
+                np.minimum.reduceat(top, groups),
+                last_column[last] + 1,
+                np.maximum.reduceat(bottom, groups) + 1,
+            ),
+            axis=1,
+        )
+        for mask, box in zip(owner[groups].tolist(), found.tolist(), strict=True):
+            boxes[mask] = tuple(box)
+        return areas.tolist(), boxes
+
+
+def _parse(counts: Sequence[str], sizes: Sequence[tuple[int, int]]) -> _Parsed:
+    """Unpack and check many compressed strings (see :func:`counts_from_string`)."""
     if len(counts) != len(sizes):
         raise RleError(f"{len(counts)} RLE strings but {len(sizes)} sizes")
-    if not counts:
-        return []
-    for index, text in enumerate(counts):
+    for index, (text, (height, width)) in enumerate(zip(counts, sizes, strict=True)):
         if not isinstance(text, str) or not text.isascii():
             raise _at(index, "RLE counts string has characters outside the COCO alphabet")
+        if height <= 0 or width <= 0:
+            raise _at(index, f"mask size {height} x {width} has no pixels")
     lengths = np.fromiter((len(t) for t in counts), dtype=np.int64, count=len(counts))
     raw = np.frombuffer("".join(counts).encode("ascii"), dtype=np.uint8)
     string_end = np.cumsum(lengths)
@@ -78,7 +159,9 @@ def counts_from_strings(
     if cut.size:
         raise _at(int(cut[0]), "RLE counts string ends in the middle of a number")
     ends = np.flatnonzero(~more)
-    starts = np.concatenate(([0], ends[:-1] + 1)) if ends.size else ends
+    starts = np.empty_like(ends)
+    starts[:1] = 0
+    starts[1:] = ends[:-1] + 1
     groups = ends - starts + 1
     longest = int(groups.max()) if groups.size else 0
     if longest > _MAX_GROUPS:
@@ -92,38 +175,48 @@ def counts_from_strings(
     for g in range(1, longest):
         has = np.flatnonzero(groups > g)
         numbers[has] += low[starts[has] + g].astype(np.int64) << (5 * g)
-    negative = (values[ends] & 0x10) != 0
+    negative = np.flatnonzero(values[ends] & 0x10)
     numbers[negative] -= np.left_shift(1, 5 * groups[negative])
     # Numbers per string, and each number's index k within its string.
     per_string = np.diff(np.searchsorted(ends, string_end), prepend=0)
     first = np.cumsum(per_string) - per_string
-    k = np.arange(numbers.size) - np.repeat(first, per_string)
-    # Counts after the second are stored as differences to the count two places before: a running
-    # sum along each string's odd counts (from k = 1) and its even counts from k = 2.
-    owner = np.repeat(np.arange(len(counts)), per_string)
-    runs = numbers.copy()
-    for stream in (np.flatnonzero(k % 2 == 1), np.flatnonzero((k % 2 == 0) & (k >= 2))):
-        summed = np.cumsum(numbers[stream])
-        starts_here = np.flatnonzero(np.diff(owner[stream], prepend=-1))
-        lengths_here = np.diff(np.append(starts_here, stream.size))
-        restart = summed[starts_here] - numbers[stream][starts_here]
-        runs[stream] = summed - np.repeat(restart, lengths_here)
+    base = np.repeat(first, per_string)
+    k = np.arange(numbers.size) - base
+    # Counts after the second are stored as differences to the count two places before
+    # (pycocotools: ``if (m > 2) x += cnts[m - 2]``), i.e. running sums along every other
+    # number. One cumulative sum per parity of the position in the whole array does all strings
+    # at once; each string's run k then subtracts the sum up to where its own chain starts
+    # (k = 1 for odd k, k = 2 for even k >= 2; k = 0 stands alone).
+    summed = np.empty_like(numbers)
+    summed[0::2] = np.cumsum(numbers[0::2])
+    summed[1::2] = np.cumsum(numbers[1::2])
+    chain = base + np.where(k & 1, 1, np.minimum(k, 2))
+    runs = summed - summed[chain] + numbers[chain]
+    expected = np.array([h * w for h, w in sizes], dtype=np.int64)
     negative_run = np.flatnonzero(runs < 0)
     if negative_run.size:
-        raise _at(
-            int(np.searchsorted(first + per_string, negative_run[0], side="right")),
-            "RLE has a negative run length",
-        )
+        raise _at(_string_of(negative_run[0], first, per_string), "RLE has a negative run length")
     totals = np.add.reduceat(runs, first) if runs.size else np.zeros(len(counts), np.int64)
     totals[per_string == 0] = 0
-    expected = np.array([h * w for h, w in sizes], dtype=np.int64)
     wrong = np.flatnonzero(totals != expected)
     if wrong.size:
         i = int(wrong[0])
         h, w = sizes[i]
         raise _at(i, f"RLE covers {totals[i]} pixels but the mask is {h} x {w} = {h * w}")
-    bounds = np.append(first, runs.size).tolist()
-    return [runs[bounds[i] : bounds[i + 1]] for i in range(len(counts))]
+    # No run can be longer than its mask. Checking it also rules out sums that wrapped around
+    # (int64, or pycocotools' uint32) and only seemed to add up.
+    too_long = np.flatnonzero(runs > np.repeat(expected, per_string))
+    if too_long.size:
+        raise _at(
+            _string_of(too_long[0], first, per_string),
+            "RLE has a run longer than the whole mask",
+        )
+    heights = np.array([h for h, _ in sizes], dtype=np.int64)
+    return _Parsed(runs, first, per_string, k, heights)
+
+
+def _string_of(position: int, first: np.ndarray, per_string: np.ndarray) -> int:
+    return int(np.searchsorted(first + per_string, position, side="right"))
 
 
 def _owner(position: int, string_end: np.ndarray) -> int:

@@ -35,14 +35,18 @@ _TEMP_SUFFIX = ".samdesk-tmp"
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> None:
-    """Replace ``path`` with ``data`` (``str`` is written as UTF-8) all at once or not at all.
+    """Replace ``path`` with ``data`` all at once or not at all.
+
+    ``str`` is written as UTF-8; a lone surrogate in it (a file name that is not valid UTF-8,
+    decoded by Python as ``\\udcXX``) is written as the escape ``\\udcXX``, which in a JSON
+    string reads back as the same character, so such paths survive a save and load.
 
     Raises :class:`SaveError` (the previous file, if any, is byte-identical and no temporary file
     is left behind) when the folder cannot be written, the disk is full, or flushing, closing or
     replacing fails.
     """
     target = Path(os.path.abspath(path))
-    payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    payload = data.encode("utf-8", "backslashreplace") if isinstance(data, str) else bytes(data)
     temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}{_TEMP_SUFFIX}")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)

@@ -163,3 +163,25 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection over union of two bool masks (1.0 when both are empty)."""
     union = np.logical_or(a, b).sum()
     return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
+
+
+def rle_string(numbers: list[int]) -> str:
+    """Pack numbers into a COCO compressed RLE string exactly as pycocotools does (5-bit groups,
+    least significant first, ``0x20`` = more follows, sign in ``0x10`` of the last group),
+    *without* any checking: for building malformed strings that pycocotools' encoder cannot."""
+    out = []
+    for value in numbers:
+        more = True
+        while more:
+            group = value & 0x1F
+            value >>= 5
+            more = value != -1 if group & 0x10 else value != 0
+            out.append(chr(group + (0x20 if more else 0) + 48))
+    return "".join(out)
+
+
+def wrapped_rle(height: int, width: int) -> str:
+    """Runs that are each far longer than the mask but whose int64 sum wraps around to exactly
+    ``height * width``: 64 runs of 2**58 (summing to 2**64) and one of ``height * width``."""
+    runs = [1 << 58] * 64 + [height * width]
+    return rle_string([r if k < 3 else r - runs[k - 2] for k, r in enumerate(runs)])

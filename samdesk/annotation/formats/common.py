@@ -223,7 +223,9 @@ class OutputFiles:
         self._pending: list[tuple[Path, bytes]] = []
 
     def add(self, path: Path, data: bytes | str) -> None:
-        self._pending.append((path, data.encode("utf-8") if isinstance(data, str) else data))
+        if isinstance(data, str):  # as atomic_write does: lone surrogates become \\udcXX
+            data = data.encode("utf-8", "backslashreplace")
+        self._pending.append((path, data))
 
     def commit(self) -> list[Path]:
         created: list[Path] = []
