@@ -224,6 +224,9 @@ class ImageCanvas(QGraphicsView):
         self._space_down = False
         self._stroke: list[tuple[float, float]] = []
         self._item_drag = False
+        #: the view shows the whole image and the user has not zoomed or panned since: a
+        #: resized window fits the image again
+        self.fitted = False
 
     # --- image and geometry ------------------------------------------------------------------
 
@@ -304,6 +307,7 @@ class ImageCanvas(QGraphicsView):
         """Zoom to ``zoom`` screen pixels per image pixel, keeping ``anchor`` (a viewport
         position) over the same image point; default: the viewport centre."""
         zoom = min(MAX_ZOOM, max(MIN_ZOOM, zoom))
+        self.fitted = False
         if anchor is None:
             anchor = QPointF(self.viewport().rect().center())
         before = self.scene_point(anchor)
@@ -322,6 +326,7 @@ class ImageCanvas(QGraphicsView):
             return
         width, height = self._size
         self.fitInView(QRectF(0, 0, width, height), Qt.AspectRatioMode.KeepAspectRatio)
+        self.fitted = True
         self._zoom_updated()
 
     def _zoom_updated(self) -> None:
@@ -432,6 +437,8 @@ class ImageCanvas(QGraphicsView):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
+        if self.fitted:
+            self.fit()
         self.busy.reposition()
         if self._message.isVisible():
             self._message.setGeometry(self.viewport().rect())
@@ -501,6 +508,7 @@ class ImageCanvas(QGraphicsView):
         if self._pan_last is not None:
             delta = pos - self._pan_last
             self._pan_last = pos
+            self.fitted = False
             self.horizontalScrollBar().setValue(
                 self.horizontalScrollBar().value() - round(delta.x())
             )

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu
 
+from samdesk.errors import SamdeskError
 from samdesk.ui.settings import DEVICES, PRECISIONS
 
 if TYPE_CHECKING:
@@ -129,9 +130,9 @@ class ModelController:
     # --- loading ----------------------------------------------------------------------------
 
     def start(self, model: str | None) -> None:
-        """At start-up: load ``model`` (the command line's) or the last one used; the Classic
-        backend is active meanwhile (and when neither is set)."""
-        name = model or self.window.settings.model()
+        """At start-up: load ``model`` (the command line's), else the last one used, else the
+        first installed one; the Classic backend is active meanwhile (and when there is none)."""
+        name = model or self.window.settings.model() or self._first_installed()
         if name and name != CLASSIC:
             self.request(name)
         else:
@@ -182,6 +183,19 @@ class ModelController:
             f"{what} could not be loaded: {message}\n{model_title(self.active)} stays active.",
             "error",
         )
+
+    def _first_installed(self) -> str | None:
+        """With no model chosen yet: the first installed SAM model (registry order, then
+        imported ones), so that the Classic backend is only used until one is available."""
+        from samdesk.engine.store import ModelStore
+
+        try:
+            rows = ModelStore().list_models()
+        except SamdeskError as err:
+            log.info("cannot list the installed models: %s", err)
+            return None
+        usable = [r.name for r in rows if r.installed and r.state != "damaged"]
+        return usable[0] if usable else None
 
     # --- model manager ----------------------------------------------------------------------
 

@@ -193,3 +193,14 @@ def test_space_drag_pans(qtbot, canvas: ImageCanvas) -> None:
     assert after.x() == pytest.approx(before.x() + 40 / 4.0, abs=0.3)
     assert after.y() == pytest.approx(before.y() + 20 / 4.0, abs=0.3)
     assert boxes == []  # panning never draws a box
+
+
+def test_a_fitted_view_fits_again_when_resized(qtbot, canvas: ImageCanvas) -> None:
+    canvas.fit()
+    small = canvas.zoom
+    canvas.resize(1000, 800)
+    qtbot.waitUntil(lambda: canvas.zoom > small * 1.3, timeout=2000)
+    canvas.set_zoom(3.0)  # the user zoomed: a resize keeps the zoom
+    canvas.resize(700, 500)
+    qtbot.wait(50)
+    assert canvas.zoom == pytest.approx(3.0)

@@ -213,3 +213,18 @@ def test_model_manager_imports_verifies_and_uses_a_file(
     assert "notes.pth" in manager.status.text() and "Imported" not in manager.status.text()
     manager.close()
     manager.deleteLater()
+
+
+def test_an_installed_model_is_used_when_none_was_chosen(
+    qtbot, make_window, tmp_path, small_checkpoint, monkeypatch
+) -> None:
+    monkeypatch.setenv("SAMDESK_DATA_DIR", str(tmp_path / "data"))
+    record = ModelStore().import_model(small_checkpoint, name="tiny-test")
+    window = make_window()
+    assert window.settings.model() is None
+    window.models.start(None)
+    assert window.models.pending == record.name
+    qtbot.waitUntil(lambda: window.models.pending is None, timeout=30000)
+    assert window.models.active == record.name
+    assert "tiny-test" in window.status_model.text()
+    assert not any("Classic" in t for _, t in window.messages.history)
