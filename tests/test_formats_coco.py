@@ -267,6 +267,20 @@ MALFORMED = {
         "expected a list of polygons",
     ),
     "negative score": (lambda c: c["annotations"][0].update(score="high"), r"\.score: expected"),
+    "label that is not valid text": (
+        lambda c: c["categories"][0].update(name="cell \ud800"),
+        r"categories\[0\].name: .* not valid text",
+    ),
+    "RLE that adds up only by wrapping around": (
+        lambda c: c["annotations"][0].update(
+            segmentation={"size": [8, 10], "counts": masks.wrapped_rle(8, 10)}
+        ),
+        r"segmentation.counts: RLE has a run longer than the whole mask",
+    ),
+    "image too large for RLE": (
+        lambda c: c["images"][0].update(width=1 << 20, height=1 << 20),
+        r"images\[0\]: 1048576 x 1048576 pixels is more than COCO run-length masks can hold",
+    ),
 }
 
 
@@ -329,3 +343,48 @@ def test_image_of_another_size_is_refused(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match="40 x 30 pixels but the file says 10 x 8"):
         doc.import_file("coco", source)
     assert len(doc.images) == 0 and doc.revision == 0
+
+
+def test_an_image_file_that_cannot_be_read_is_a_problem(tmp_path: Path) -> None:
+    (tmp_path / "x.png").write_text("not a picture", encoding="utf-8")
+    source = tmp_path / "c.json"
+    source.write_text(json.dumps(valid_coco()), encoding="utf-8")
+    doc = Document()
+    with pytest.raises(FormatError) as caught:
+        doc.import_file("coco", source)
+    assert re.search(r"images\[0\].file_name: .*x.png cannot be read", caught.value.problems[0])
+    assert len(doc.images) == 0 and doc.revision == 0
+
+
+def test_one_image_stated_twice_with_different_sizes_is_a_problem(tmp_path: Path) -> None:
+    content = valid_coco()
+    content["images"].append({"id": 2, "file_name": "x.png", "width": 20, "height": 8})
+    content["annotations"].append(
+        {"id": 2, "image_id": 2, "category_id": 1, "segmentation": [[1, 1, 16, 1, 16, 5]]}
+    )
+    source = tmp_path / "c.json"
+    source.write_text(json.dumps(content), encoding="utf-8")
+    with pytest.raises(FormatError, match=r"already in the project as an image of 10 x 8"):
+        Document().import_file("coco", source)
+
+
+def test_a_file_name_too_long_for_the_file_system_is_a_missing_image(tmp_path: Path) -> None:
+    content = valid_coco()
+    content["images"][0]["file_name"] = "a" * 5000 + ".png"
+    source = tmp_path / "c.json"
+    source.write_text(json.dumps(content), encoding="utf-8")
+    doc, report = Document.from_import("coco", source)
+    assert report.images_missing == [content["images"][0]["file_name"]]
+    assert len(doc.instances) == 1
+
+
+def test_utf16_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """Windows PowerShell writes UTF-16 files by default."""
+    text = json.dumps(valid_coco(), ensure_ascii=False).replace('"cell"', '"细胞"')
+    source = tmp_path / "c.json"
+    source.write_bytes(text.encode("utf-16"))
+    doc, report = Document.from_import("coco", source)
+    assert report.objects == 1 and doc.instances[1].label == "细胞"
+    source.write_bytes(b"\xff\xfe" + text.encode("utf-16-le")[:-1])  # cut in a character
+    with pytest.raises(FormatError, match="UTF-16 byte-order mark but byte"):
+        Document().import_file("coco", source)

@@ -6,6 +6,8 @@ import base64
 import io
 import json
 import re
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,18 @@ def _png(mask: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(mask).save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _png_header(width: int, height: int) -> str:
+    """A base64 PNG that states a size but holds no pixel data (never needs decoding)."""
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+    return base64.b64encode(png).decode("ascii")
 
 
 def shape(label: str, points: list, kind: str = "polygon", group: int | None = None, **extra):
@@ -143,6 +157,39 @@ MALFORMED = {
     ),
     "label missing": (lambda c: c["shapes"][0].pop("label"), r"shapes\[0\].label: missing"),
     "group id text": (lambda c: c["shapes"][0].update(group_id="a"), "group_id: expected"),
+    "shape type not a name": (
+        lambda c: c["shapes"][0].update(shape_type=["polygon"]),
+        r"shapes\[0\].shape_type: expected a shape type name",
+    ),
+    # pycocotools crashed the process (segmentation fault) on the circle's huge coordinates.
+    "circle reaching far outside the image": (
+        lambda c: c["shapes"][0].update(shape_type="circle", points=[[5, 5], [1e9, 5]]),
+        r"shapes\[0\].points: coordinates reach x 5..1e\+09",
+    ),
+    "circle centred far outside the image": (
+        lambda c: c["shapes"][0].update(shape_type="circle", points=[[-1e12, 5], [5, 5]]),
+        r"shapes\[0\].points: coordinates reach",
+    ),
+    "label that is not valid text": (
+        lambda c: c["shapes"][0].update(label="\udce9"),
+        r"shapes\[0\].label: .* not valid text",
+    ),
+    "image too large for RLE": (
+        lambda c: c.update(imageWidth=1 << 20, imageHeight=1 << 20),
+        "more than COCO run-length masks can hold",
+    ),
+    "mask image larger than the image": (
+        lambda c: c["shapes"][0].update(
+            shape_type="mask", points=[[1, 1], [3, 3]], mask=_png_header(200, 100)
+        ),
+        r"shapes\[0\].mask: the mask image is 200 x 100 pixels, larger than the 30 x 20 image",
+    ),
+    "mask image that is a decompression bomb": (
+        lambda c: c["shapes"][0].update(
+            shape_type="mask", points=[[1, 1], [3, 3]], mask=_png_header(20000, 10000)
+        ),
+        r"shapes\[0\].mask: not a base64 PNG image .*decompression bomb",
+    ),
     "mask not base64": (
         lambda c: c["shapes"][0].update(shape_type="mask", points=[[1, 1], [3, 3]], mask="@@"),
         r"shapes\[0\].mask: not a base64 PNG",

@@ -33,12 +33,13 @@ from samdesk.annotation.formats.common import (
     is_int,
     is_number,
     read_json,
+    too_large,
 )
 from samdesk.annotation.formats.report import ExportReport, ImportReport
 from samdesk.annotation.geometry import flat_ring, padded, rings_to_rle, trace_many
 from samdesk.annotation.project_file import paused_gc, relative_path
-from samdesk.annotation.records import is_color
-from samdesk.errors import InputError
+from samdesk.annotation.records import is_color, is_label
+from samdesk.errors import InputError, SamdeskError
 
 #: Polygons are written only if pycocotools draws them back with at least this IoU.
 POLYGON_MIN_IOU = 0.99
@@ -181,14 +182,20 @@ def import_into(doc: Any, path: Path, images_dir: Path | None) -> ImportReport:
             target = expected_image_path(image["file_name"], source_dir, images_dir)
             new_id = doc.add_image(target, size=size)
         else:
-            new_id = doc.add_image(found)
-            record = doc.image(new_id)
-            if (record.width, record.height) != size:
-                problems.add(
-                    f"images[{n}]",
-                    f"{found} is {record.width} x {record.height} pixels but the file says "
-                    f"{size[0]} x {size[1]}; the annotations would not line up",
-                )
+            try:
+                new_id = doc.add_image(found)
+            except SamdeskError as err:  # an ImageError names the file and why
+                problems.add(f"images[{n}].file_name", f"{found} cannot be read: {err}")
+                continue
+        record = doc.image(new_id)
+        if (record.width, record.height) != size:
+            new = len(doc.images) > before
+            what = "is" if new else "is already in the project as an image of"
+            problems.add(
+                f"images[{n}]",
+                f"{record.path} {what} {record.width} x {record.height} pixels but the file "
+                f"says {size[0]} x {size[1]}; the annotations would not line up",
+            )
         report.images_added += len(doc.images) - before
         image_ids[image["id"]] = new_id
     problems.raise_if_any(path, "COCO")
@@ -318,6 +325,9 @@ def _validate_images(images: list[Any], problems: Problems) -> dict[int, tuple[i
                 )
             dims.append(value)
         if is_int(image.get("id")) and all(is_int(v) and 0 < v <= _MAX_SIDE for v in dims):
+            problem = too_large(dims[0], dims[1])
+            if problem:
+                problems.add(where, problem)
             sizes.setdefault(image["id"], (dims[0], dims[1]))
     return sizes
 
@@ -335,6 +345,8 @@ def _validate_categories(categories: list[Any], problems: Problems) -> set[int]:
         name = category.get("name")
         if not isinstance(name, str) or not name.strip():
             problems.add(f"{where}.name", _missing_or("a non-empty text", category, "name"))
+        elif not is_label(name.strip()):
+            problems.add(f"{where}.name", f"{name!r} holds characters that are not valid text")
         elif name.strip() in names:
             problems.add(
                 f"{where}.name", f"duplicate name {name!r} (also categories[{names[name.strip()]}])"

@@ -28,19 +28,38 @@ R = TypeVar("R")
 #: Imported coordinates may stray this far (pixels) outside the image before they are refused.
 OUTSIDE_TOLERANCE = 1.0
 
+#: Largest image (width x height) an import accepts: COCO RLE run lengths are 32-bit numbers in
+#: pycocotools, so a larger mask cannot be held (about 65,000 x 65,000 pixels).
+MAX_PIXELS = 2**32 - 1
+
+_UNICODE_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE, whose mark it starts with
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
 
 def read_json(path: Path, what: str) -> Any:
-    """Parse a UTF-8 JSON file (a BOM is accepted) or raise FormatError saying what is wrong:
-    the byte offset of the first non-UTF-8 byte, or the line and column of a syntax error."""
+    """Parse a UTF-8 JSON file or raise FormatError saying what is wrong: the byte offset of the
+    first non-UTF-8 byte, or the line and column of a syntax error. A byte-order mark is
+    accepted, and with it UTF-16 and UTF-32 (Windows PowerShell writes UTF-16 by default)."""
     try:
         data = path.read_bytes()
     except OSError as err:
         raise FormatError(f"Cannot read {path}: {err.strerror or err}.") from None
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
+    encoding = next((name for bom, name in _UNICODE_BOMS if data.startswith(bom)), "utf-8")
     try:
-        text = data.decode("utf-8")
+        text = data.decode(encoding)
     except UnicodeDecodeError as err:
+        if encoding != "utf-8":
+            raise FormatError(
+                f"{path} starts with a {encoding.upper()} byte-order mark but byte {err.start} "
+                f"is not valid {encoding.upper()}; re-save it as UTF-8 and import again.",
+                [f"byte {err.start}: {err.reason}"],
+            ) from None
         raise FormatError(
             f"{path} is not UTF-8 text, so it cannot be a {what} file as written: byte "
             f"{err.start} (0x{data[err.start]:02x}) is not valid UTF-8. It may be in a legacy "
@@ -81,6 +100,16 @@ class Problems:
 
 def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def too_large(width: int, height: int) -> str | None:
+    """Why an image of this size cannot be imported, or None."""
+    if width * height > MAX_PIXELS:
+        return (
+            f"{width} x {height} pixels is more than COCO run-length masks can hold "
+            f"({MAX_PIXELS:,} pixels)"
+        )
+    return None
 
 
 def is_number(value: Any) -> bool:
@@ -200,8 +229,11 @@ def find_image(name: str, source_dir: Path, images_dir: Path | None) -> Path | N
         if base is not None:
             candidates += [base / relative, base / relative.name]
     for candidate in candidates:
-        if candidate.is_file():
-            return Path(os.path.abspath(candidate))
+        try:
+            if candidate.is_file():
+                return Path(os.path.abspath(candidate))
+        except OSError:  # a name too long for the file system, a folder we may not read, ...
+            continue
     return None
 
 

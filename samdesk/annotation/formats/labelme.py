@@ -46,10 +46,12 @@ from samdesk.annotation.formats.common import (
     per_image_names,
     polygons_per_image,
     read_json,
+    too_large,
 )
 from samdesk.annotation.formats.report import ExportReport, ImportReport
 from samdesk.annotation.geometry import DEFAULT_TOLERANCE, Polygons, rings_to_rle
 from samdesk.annotation.project_file import relative_path
+from samdesk.annotation.records import is_label
 from samdesk.errors import FormatError, InputError, SamdeskError
 
 LABELME_VERSION = "5.5.0"
@@ -211,6 +213,9 @@ def _image_size(
 ) -> tuple[int, int] | None:
     stated = [content.get("imageWidth"), content.get("imageHeight")]
     valid = all(is_int(v) and v > 0 for v in stated)
+    if valid and too_large(*stated):
+        problems.add(f"{prefix}imageWidth", str(too_large(*stated)))
+        return None
     if found is not None:
         from samdesk.imaging import probe_image
 
@@ -218,6 +223,9 @@ def _image_size(
             info = probe_image(found)
         except SamdeskError as err:  # an ImageError names the file and why
             problems.add(f"{prefix}imagePath", f"{found} cannot be read: {err}")
+            return None
+        if too_large(info.width, info.height):
+            problems.add(f"{prefix}imagePath", str(too_large(info.width, info.height)))
             return None
         if valid and (info.width, info.height) != tuple(stated):
             problems.add(
@@ -250,7 +258,13 @@ def _shape_counts(
             f"{where}.label", "missing" if "label" not in shape else "not a non-empty text"
         )
         return None
+    if not is_label(label.strip()):
+        problems.add(f"{where}.label", f"{label!r} holds characters that are not valid text")
+        return None
     shape_type = shape.get("shape_type") or "polygon"
+    if not isinstance(shape_type, str):
+        problems.add(f"{where}.shape_type", f"expected a shape type name, got {shape_type!r}")
+        return None
     if shape_type in _NO_AREA_SHAPES:
         plan.setdefault("skipped", []).append(f"{shape_type} shapes have no area")
         return None
@@ -275,9 +289,9 @@ def _shape_counts(
         problems.add(f"{where}.points", f"{len(points)} point(s); a {shape_type} needs {needed}")
         return None
     xy = np.asarray(points, dtype=np.float64)
-    if shape_type != "circle" and not check_points(
-        problems, f"{where}.points", xy[:, 0], xy[:, 1], width, height
-    ):
+    # A circle's centre and rim point are on the image in labelme too; checking them also keeps
+    # the radius, and so the coordinates given to pycocotools, within reach of the image.
+    if not check_points(problems, f"{where}.points", xy[:, 0], xy[:, 1], width, height):
         return None
     if shape_type == "mask":
         return _mask_counts(shape, where, xy, size, problems)
@@ -314,8 +328,23 @@ def _mask_counts(
         return None
     try:
         with Image.open(io.BytesIO(base64.b64decode(data, validate=True))) as picture:
+            # labelme's patch is the object's box (plus a row and a column); a larger one is not
+            # a labelme mask, and is not decoded (it could be a decompression bomb).
+            if picture.width > width + 1 or picture.height > height + 1:
+                problems.add(
+                    f"{where}.mask",
+                    f"the mask image is {picture.width} x {picture.height} pixels, larger than "
+                    f"the {width} x {height} image",
+                )
+                return None
             patch = np.asarray(picture).astype(bool)
-    except (binascii.Error, UnidentifiedImageError, OSError, ValueError) as err:
+    except (
+        binascii.Error,
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        OSError,
+        ValueError,
+    ) as err:
         problems.add(f"{where}.mask", f"not a base64 PNG image ({err})")
         return None
     if patch.ndim == 3:
