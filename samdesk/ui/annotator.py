@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoGroup, QUndoStack
 
 from samdesk.engine.worker import (
@@ -47,6 +47,9 @@ from samdesk.ui.masks import MaskDiff, stroke_mask_region
 from samdesk.ui.session import Candidates, ObjectState
 
 log = logging.getLogger(__name__)
+
+#: The candidates not shown are packed this long after an answer, once it is on screen.
+PACK_DELAY_MS = 200
 
 
 @dataclass
@@ -103,6 +106,12 @@ class Annotator(QObject):
         self.hidden: set[int] = set()
         self._generation = 0
         self._seq = 0
+        self._to_pack: list[Candidates] = []
+        self._pack_timer = QTimer(self)
+        self._pack_timer.setObjectName("pack-candidates")
+        self._pack_timer.setSingleShot(True)
+        self._pack_timer.setInterval(PACK_DELAY_MS)
+        self._pack_timer.timeout.connect(self._pack_pending)
         self._sent_at: dict[int, float] = {}
 
         canvas.point_clicked.connect(self.add_point)
@@ -263,7 +272,12 @@ class Annotator(QObject):
             return  # superseded by a newer request, or undone meanwhile
         sent = self._sent_at.pop(event.seq, None)
         waiting = session.pending_state
-        candidates = Candidates.from_result(event.masks, event.scores, event.low_res_logits)
+        best = int(np.argmax(event.scores)) if len(event.scores) else 0
+        candidates = Candidates.from_result(
+            event.masks, event.scores, event.low_res_logits, pack=best
+        )
+        self._to_pack.append(candidates)  # the others, once the overlay is painted
+        self._pack_timer.start()
         resolved = waiting.resolved(candidates)
         resolved.set_mask_cache(np.asarray(event.masks[resolved.chosen], dtype=bool))
         waiting.remember_resolution(resolved)
@@ -274,6 +288,16 @@ class Annotator(QObject):
             self._show_object(session)
         if sent is not None:
             self.prompt_answered.emit(time.perf_counter() - sent, event.seconds)
+
+    def _pack_pending(self) -> None:
+        pending, self._to_pack = self._to_pack, []
+        for candidates in pending:
+            candidates.pack_all()
+
+    def shutdown(self) -> None:
+        """Stop the deferred work (the window is closing)."""
+        self._pack_timer.stop()
+        self._pack_pending()
 
     def _abandon_pending(self) -> None:
         """The worker failed on the pending prompt: stop showing "segmenting"."""
@@ -328,7 +352,7 @@ class Annotator(QObject):
         mask = None if state.candidates is None and not state.edits else state.mask(session.shape)
         box = None  # the packed candidate knows its bounding box: no second pass over the mask
         if state.candidates is not None and not state.edits:
-            box = state.candidates.masks[state.chosen].box
+            box = state.candidates.packed(state.chosen).box
         self.canvas.set_object_mask(mask, self.docs.color_of(self.label), box)
         self.canvas.set_prompts(list(state.points), state.box)
         self.object_changed.emit()

@@ -338,8 +338,16 @@ class ImageCanvas(QGraphicsView):
             if smooth
             else Qt.TransformationMode.FastTransformation
         )
+        # Shrunk, a tile is scaled smoothly on every repaint: keep the scaled pixmap instead
+        # (repaints after a click then blit it). Magnified, only the exposed pixels are drawn.
+        cache = (
+            QGraphicsItem.CacheMode.DeviceCoordinateCache
+            if smooth
+            else QGraphicsItem.CacheMode.NoCache
+        )
         for tile in self._tiles:
             tile.setTransformationMode(mode)
+            tile.setCacheMode(cache)
         self.zoom_changed.emit(self.zoom)
 
     # --- overlays --------------------------------------------------------------------------

@@ -561,6 +561,7 @@ class MainWindow(QMainWindow):
             return True
         self._closed = True
         self.project.shutdown()
+        self.annotator.shutdown()
         self.bridge.detach()
         ended = bool(self.worker.close(CLOSE_TIMEOUT))
         if not ended:

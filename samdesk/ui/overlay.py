@@ -175,6 +175,9 @@ class MaskItem(QGraphicsItem):
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
         if self._image is not None:
+            # nearest-neighbour fill: 2-3x cheaper than smooth scaling when zoomed out, and the
+            # vector outline carries the edge anyway
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
             painter.drawImage(self._rect.topLeft(), self._image)
             painter.setBrush(Qt.BrushStyle.NoBrush)
             # a dark halo under every outline keeps it visible on bright and dark images

@@ -26,32 +26,67 @@ Point = tuple[int, int, bool]
 Box = tuple[int, int, int, int]
 
 
-@dataclass(frozen=True, eq=False)
 class Candidates:
     """SAM's answer to one prompt: C masks, their predicted IoU and low-res logits.
 
+    Masks are kept packed (bounding-box crop, 1 bit per pixel). To keep the GUI thread's work
+    per answer small, :meth:`from_result` packs only the candidate shown; the others stay as
+    the decoder's arrays until :meth:`pack_all` (called a moment later) or first use.
+
     Attributes:
-        masks: C packed (H, W) bool masks.
         scores: (C,) float32 predicted IoU.
         low_res: (C, 256, 256) float32 logits in SAM's low-resolution frame.
     """
 
-    masks: tuple[PackedMask, ...]
-    scores: np.ndarray
-    low_res: np.ndarray
+    def __init__(
+        self, masks: list[PackedMask | np.ndarray], scores: np.ndarray, low_res: np.ndarray
+    ) -> None:
+        self._masks = masks
+        self.scores = scores
+        self.low_res = low_res
 
     @classmethod
-    def from_result(cls, masks: np.ndarray, scores: np.ndarray, low_res: np.ndarray) -> Candidates:
-        """Pack a decoder result: masks (C, H, W) bool, scores (C,), low_res (C, 256, 256)."""
-        packed = tuple(PackedMask.pack(np.asarray(m, dtype=bool)) for m in masks)
-        return cls(
-            packed,
+    def from_result(
+        cls, masks: np.ndarray, scores: np.ndarray, low_res: np.ndarray, *, pack: int | None = None
+    ) -> Candidates:
+        """Keep a decoder result: masks (C, H, W) bool, scores (C,), low_res (C, 256, 256).
+        ``pack``: pack only that candidate now (None: all)."""
+        items: list[PackedMask | np.ndarray] = [np.asarray(m, dtype=bool) for m in masks]
+        candidates = cls(
+            items,
             np.asarray(scores, np.float32).reshape(-1).copy(),
             np.asarray(low_res, np.float32).copy(),
         )
+        if pack is None:
+            candidates.pack_all()
+        else:
+            candidates.packed(pack)
+        return candidates
 
     def __len__(self) -> int:
-        return len(self.masks)
+        return len(self._masks)
+
+    def packed(self, index: int) -> PackedMask:
+        """Candidate ``index`` packed (packing it now if it was not yet)."""
+        item = self._masks[index]
+        if isinstance(item, np.ndarray):
+            item = PackedMask.pack(item)
+            self._masks[index] = item
+        return item
+
+    def mask(self, index: int) -> np.ndarray:
+        """Candidate ``index`` as an (H, W) bool array."""
+        item = self._masks[index]
+        return item.unpack() if isinstance(item, PackedMask) else item.copy()
+
+    def pack_all(self) -> None:
+        for index in range(len(self._masks)):
+            self.packed(index)
+
+    @property
+    def masks(self) -> tuple[PackedMask, ...]:
+        self.pack_all()
+        return tuple(self._masks)  # type: ignore[arg-type]
 
     @property
     def best(self) -> int:
@@ -60,6 +95,7 @@ class Candidates:
 
     @property
     def nbytes(self) -> int:
+        self.pack_all()
         return sum(m.nbytes for m in self.masks) + self.scores.nbytes + self.low_res.nbytes
 
 
@@ -118,7 +154,7 @@ class ObjectState:
         if cached is not None and cached.shape == shape:
             return cached
         if self.candidates is not None and len(self.candidates):
-            mask = self.candidates.masks[self.chosen].unpack()
+            mask = self.candidates.mask(self.chosen)
         else:
             mask = np.zeros(shape, dtype=bool)
         for diff in self.edits:
