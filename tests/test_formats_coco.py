@@ -376,6 +376,9 @@ def test_a_file_name_too_long_for_the_file_system_is_a_missing_image(tmp_path: P
     doc, report = Document.from_import("coco", source)
     assert report.images_missing == [content["images"][0]["file_name"]]
     assert len(doc.instances) == 1
+    assert "is missing" in doc.image_changed(1)
+    again = Document.load(doc.save(tmp_path / "p.samdesk.json"))  # and opens again
+    assert again.image(1).path == doc.image(1).path and "is missing" in again.image_changed(1)
 
 
 def test_utf16_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:

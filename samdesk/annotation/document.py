@@ -227,7 +227,11 @@ class Document:
         from samdesk.imaging import file_sha256, probe_image
 
         record = self.image(image_id)
-        if not record.path.is_file():
+        try:
+            present = record.path.is_file()
+        except OSError:  # e.g. a name too long for this file system
+            present = False
+        if not present:
             return f"{record.path} is missing. Find the file, or remove the image from the project."
         try:
             info = probe_image(record.path)

@@ -463,6 +463,14 @@ def _resolve(stored: str, absolute: str | None, folder: Path) -> Path:
     if not candidate.is_absolute():
         candidate = folder / candidate
     candidate = Path(os.path.abspath(candidate))
-    if not candidate.exists() and absolute and Path(absolute).exists():
+    if not _exists(candidate) and absolute and _exists(Path(absolute)):
         return Path(os.path.abspath(absolute))
     return candidate
+
+
+def _exists(path: Path) -> bool:
+    """``path.exists()``, False also for a name the file system refuses (e.g. too long)."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
