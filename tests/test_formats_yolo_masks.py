@@ -142,3 +142,21 @@ def test_export_failure_leaves_no_partial_output(
         doc.export("labelme", out)
     monkeypatch.undo()
     assert [p for p in out.rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.parametrize("fmt", ["coco", "labelme", "yolo", "masks"])
+def test_an_export_never_replaces_a_project(tmp_path: Path, fmt: str) -> None:
+    """``samdesk export p.json --to coco p.json`` (a slip of the keyboard) must not destroy the
+    project; nor may a per-image file that happens to have a project's name."""
+    doc = Document()
+    image_id = doc.add_image(tmp_path / "p.png", size=(W, H))
+    doc.add_instance(image_id, masks.ring(), "cell")
+    names = {"coco": "p.json", "labelme": "p.json", "yolo": "classes.txt", "masks": "classes.json"}
+    project = doc.save(tmp_path / names[fmt])
+    project.write_bytes(b"\xef\xbb\xbf" + project.read_bytes())  # also behind a byte-order mark
+    before = project.read_bytes()
+    out = project if fmt == "coco" else tmp_path
+    with pytest.raises(SaveError, match="an export never replaces"):
+        doc.export(fmt, out)
+    assert project.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [project.name]  # nothing written

@@ -8,6 +8,7 @@ import contextlib
 import json
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -247,9 +248,23 @@ def expected_image_path(name: str, source_dir: Path, images_dir: Path | None) ->
     return Path(os.path.abspath((images_dir or source_dir) / relative))
 
 
+_PROJECT_HEADER = re.compile(rb'\s*\{\s*"format"\s*:\s*"samdesk-project"')
+
+
+def is_project_file(path: Path) -> bool:
+    """True if ``path`` is a file that begins like a samdesk project (or its autosave)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(256)
+    except OSError:  # missing, a folder, unreadable: not a project we could lose
+        return False
+    return bool(_PROJECT_HEADER.match(head.removeprefix(codecs.BOM_UTF8)))
+
+
 class OutputFiles:
     """Files an export writes: all prepared in memory first, then each written atomically. If a
-    write fails, the files this export newly created are removed again and SaveError is raised."""
+    write fails, the files this export newly created are removed again and SaveError is raised.
+    Nothing is written if any of the files would replace a samdesk project."""
 
     def __init__(self) -> None:
         self._pending: list[tuple[Path, bytes]] = []
@@ -260,6 +275,12 @@ class OutputFiles:
         self._pending.append((path, data))
 
     def commit(self) -> list[Path]:
+        for path, _ in self._pending:
+            if is_project_file(path):
+                raise SaveError(
+                    f"{path} is a samdesk project; an export never replaces one. Choose another "
+                    "output file or folder."
+                )
         created: list[Path] = []
         written: list[Path] = []
         try:
