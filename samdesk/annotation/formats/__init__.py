@@ -57,7 +57,22 @@ def export(doc: Any, fmt: str, out: Path, **options: Any) -> ExportReport:
             f"The {fmt} export has no option {', '.join(unknown)}; it accepts "
             f"{', '.join(accepted) or 'none'}."
         )
-    return exporter(doc, Path(out), **options)
+    report = exporter(doc, Path(out), **options)
+    missing = [image.path for image in doc.images if not _is_file(image.path)]
+    if missing:
+        report.notes.append(
+            f"{len(missing)} image file(s) are not where the project records them (e.g. "
+            f"{missing[0]}); the exported image paths point there. Put the images back there "
+            "before using the export."
+        )
+    return report
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def import_into(doc: Any, fmt: str, path: Path, images_dir: Path | None) -> ImportReport:

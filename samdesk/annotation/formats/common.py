@@ -296,7 +296,7 @@ class OutputFiles:
                 written.append(path)
                 if not existed:
                     created.append(path)
-        except SaveError:
+        except BaseException:  # SaveError, and Ctrl+C (KeyboardInterrupt) half-way
             for path in created:
                 with contextlib.suppress(OSError):
                     path.unlink()
