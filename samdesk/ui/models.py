@@ -35,7 +35,14 @@ def backend_loader(name: str, device: str, precision: str) -> Callable[[], Backe
     def load() -> Backend:
         from samdesk.engine.loading import load_backend
 
-        return load_backend(name, device=None if device == "auto" else device, precision=precision)
+        backend = load_backend(
+            name, device=None if device == "auto" else device, precision=precision
+        )
+        # The cache key hashes the checkpoint on first use (0.3 s for ViT-B, seconds for ViT-H).
+        # Here it runs on the worker thread before the worker takes the backend; read later
+        # under the worker's lock it would block the GUI thread's open_image / submit_prompt.
+        _ = backend.cache_key
+        return backend
 
     return load
 
