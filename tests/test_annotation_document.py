@@ -324,3 +324,24 @@ def test_a_file_name_that_is_not_utf8_survives_save_and_load(tmp_path: Path) -> 
     report = loaded.export("coco", tmp_path / "c.json")
     name = json.loads(report.files[0].read_bytes().decode("utf-8"))["images"][0]["file_name"]
     assert os.fsencode(name) == b"caf\xe9 1.png"
+
+
+def test_autosave_switched_on_while_unsaved_writes_what_is_in_memory(tmp_path: Path) -> None:
+    """Work done before autosave was switched on (or while a save kept failing) is in the first
+    autosave, and the project file itself is not touched by it."""
+    doc = Document()
+    image_id = doc.add_image(write_png(tmp_path / "a.png"))
+    project = doc.save(tmp_path / "p.samdesk.json")
+    saved = project.read_bytes()
+    first = doc.add_instance(image_id, masks.disk(20, 20, 6), "cell")  # autosave still off
+    doc.add_instance(image_id, masks.ring(), "ring")
+    doc.delete_instance(first)
+    assert doc.dirty
+    autosave = tmp_path / "p.samdesk.json.autosave.json"
+    doc.copy().save(autosave)  # autosave switched on: the app saves a copy beside the project
+    on_disk = Document.load(autosave)
+    assert [(r.id, r.label, r.rle) for r in on_disk.instances] == [
+        (r.id, r.label, r.rle) for r in doc.instances
+    ]
+    assert [c.name for c in on_disk.categories] == [c.name for c in doc.categories]
+    assert project.read_bytes() == saved and doc.dirty  # the project is saved only on request

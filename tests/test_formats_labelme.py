@@ -211,9 +211,14 @@ def test_malformed_labelme_is_refused(tmp_path: Path, case: str) -> None:
     assert doc.revision == 0 and len(doc.images) == 0
 
 
-def test_gbk_labelme_names_encoding_and_offset(tmp_path: Path) -> None:
-    content = labelme_file([shape("细胞", [[1, 1], [5, 1], [5, 5]])])
-    data = json.dumps(content, ensure_ascii=False).encode("gbk")
+@pytest.mark.parametrize(
+    ("encoding", "label"), [("gbk", "细胞"), ("shift_jis", "細胞"), ("cp1252", "café")]
+)
+def test_legacy_labelme_names_encoding_and_offset(
+    tmp_path: Path, encoding: str, label: str
+) -> None:
+    content = labelme_file([shape(label, [[1, 1], [5, 1], [5, 5]])])
+    data = json.dumps(content, ensure_ascii=False).encode(encoding)
     source = tmp_path / "gbk.json"
     source.write_bytes(data)
     with pytest.raises(UnicodeDecodeError) as reference:
@@ -233,3 +238,22 @@ def test_one_bad_file_in_a_folder_imports_nothing(tmp_path: Path) -> None:
     with pytest.raises(FormatError, match=r"b.json: shapes\[0\].points"):
         doc.import_file("labelme", folder)
     assert len(doc.instances) == 0
+
+
+def test_every_export_writes_unicode_labels_as_utf8(tmp_path: Path) -> None:
+    """Chinese and emoji labels stay readable (UTF-8, not \\u escapes) in every file written."""
+    doc = Document()
+    image_id = doc.add_image(tmp_path / "图 1.png", size=(W, H))
+    doc.add_instance(image_id, masks.ring(), "细胞")
+    doc.add_instance(image_id, masks.parts(), "🧫 dish")
+    doc.export("coco", tmp_path / "out" / "coco.json")
+    for fmt in ("labelme", "yolo", "masks"):
+        doc.export(fmt, tmp_path / "out" / fmt)
+    texts = {
+        p.relative_to(tmp_path / "out").as_posix(): p.read_bytes().decode("utf-8")
+        for p in (tmp_path / "out").rglob("*")
+        if p.suffix in (".json", ".txt", ".yaml") and "labels" not in p.parts
+    }
+    assert len(texts) == 6, sorted(texts)
+    for name, text in texts.items():
+        assert "细胞" in text and "🧫 dish" in text and "\\u" not in text, name
