@@ -257,3 +257,17 @@ def test_every_export_writes_unicode_labels_as_utf8(tmp_path: Path) -> None:
     assert len(texts) == 6, sorted(texts)
     for name, text in texts.items():
         assert "细胞" in text and "🧫 dish" in text and "\\u" not in text, name
+
+
+def test_a_folder_holding_the_project_too(tmp_path: Path) -> None:
+    """The project (and its autosave) saved among the labelme files is left out, not refused."""
+    content = labelme_file([shape("a", [[1, 1], [5, 1], [5, 5]])])
+    (tmp_path / "x.json").write_text(json.dumps(content), encoding="utf-8")
+    project = tmp_path / "p.samdesk.json"
+    Document().save(project)
+    Document().save(tmp_path / "p.samdesk.json.autosave.json")
+    doc = Document.load(project)
+    report = doc.import_file("labelme", tmp_path)
+    assert report.objects == 1 and report.notes == [
+        "2 samdesk project file(s) in the folder left out"
+    ]

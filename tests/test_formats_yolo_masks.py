@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import cv2
 import numpy as np
@@ -160,3 +160,30 @@ def test_an_export_never_replaces_a_project(tmp_path: Path, fmt: str) -> None:
         doc.export(fmt, out)
     assert project.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [project.name]  # nothing written
+
+
+def test_names_for_images_on_several_drives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows: images on C: and D: have no common folder (os.path.commonpath raises)."""
+    from samdesk.annotation.formats import common
+
+    assert common._folder_name(PureWindowsPath(r"D:\scans\day 1"), None) == PurePosixPath(
+        "D/scans/day 1"
+    )
+    assert common._folder_name(PureWindowsPath(r"\\server\share\x"), None) == PurePosixPath(
+        "server/share/x"
+    )
+    doc = Document()
+    doc.add_image(tmp_path / "a" / "img.png", size=(W, H))
+    doc.add_image(tmp_path / "b" / "img.png", size=(W, H))
+
+    def no_common_folder(paths: list[str]) -> str:
+        raise ValueError("Paths don't have the same drive")
+
+    monkeypatch.setattr(common.os.path, "commonpath", no_common_folder)
+    doc.export("yolo", tmp_path / "out")
+    labels = sorted(p for p in (tmp_path / "out" / "labels").rglob("*.txt"))
+    expected = [tmp_path / "out" / "labels" / Path(*(tmp_path / d).parts[1:]) / "img.txt"
+                for d in ("a", "b")]  # fmt: skip
+    assert labels == expected

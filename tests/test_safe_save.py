@@ -293,3 +293,18 @@ def test_a_file_changed_by_someone_else_is_checked_again(tmp_path: Path) -> None
     with pytest.raises(SaveError, match="does not overwrite"):
         doc.copy().save(autosave)
     assert autosave.read_bytes() == b"{ damaged"
+
+
+def test_a_large_file_of_another_kind_is_not_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Saving over a file that does not start like a project refuses from its first bytes."""
+    target = tmp_path / "video.json"
+    target.write_bytes(b"\x00" * 100_000)
+
+    def read_whole(self: Path) -> bytes:
+        raise AssertionError(f"{self} was read whole")
+
+    monkeypatch.setattr(Path, "read_bytes", read_whole)
+    with pytest.raises(SaveError, match="does not overwrite"):
+        Document().save(target)

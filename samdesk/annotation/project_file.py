@@ -27,6 +27,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePath
@@ -95,10 +96,12 @@ def check_replaceable(target: Path) -> None:
 
     if _WRITTEN.get(str(target)) == _signature(target):
         return
+    ours, version = False, None
     try:
-        content = json.loads(_without_bom(target.read_bytes()).decode("utf-8"))
-        ours = isinstance(content, dict) and content.get("format") == FORMAT
-        version = content.get("version") if ours else None
+        if looks_like_project(target):  # a large file of another kind is not read whole
+            content = json.loads(_without_bom(target.read_bytes()).decode("utf-8"))
+            ours = isinstance(content, dict) and content.get("format") == FORMAT
+            version = content.get("version") if ours else None
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         ours, version = False, None
     if not ours:
@@ -173,6 +176,20 @@ def _instance_json(instance: InstanceRecord) -> dict[str, Any]:
 
 
 # --- reading --------------------------------------------------------------------------------------
+
+
+_HEADER = re.compile(rb'\s*\{\s*"format"\s*:\s*"samdesk-project"')
+
+
+def looks_like_project(path: Path) -> bool:
+    """True if ``path`` is a file that begins like a samdesk project (or its autosave): samdesk
+    writes ``{"format": "samdesk-project"`` first. Reads only the first bytes."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(256)
+    except OSError:  # missing, a folder, unreadable
+        return False
+    return bool(_HEADER.match(_without_bom(head)))
 
 
 def _without_bom(data: bytes) -> bytes:

@@ -8,17 +8,17 @@ import contextlib
 import json
 import math
 import os
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Any, TypeVar
 
 import numpy as np
 
 from samdesk.annotation import rle
 from samdesk.annotation.geometry import Polygons, padded, polygons_many
+from samdesk.annotation.project_file import looks_like_project
 from samdesk.annotation.records import ImageRecord, InstanceRecord
 from samdesk.annotation.safe_io import atomic_write
 from samdesk.errors import FormatError, InputError, SaveError
@@ -196,12 +196,11 @@ def per_image_names(images: list[ImageRecord], suffix: str) -> dict[int, PurePos
     stems = Counter(i.path.stem.casefold() for i in images)
     if max(stems.values()) == 1:
         return {i.id: PurePosixPath(i.path.stem + suffix) for i in images}
-    common = Path(os.path.commonpath([str(i.path.parent) for i in images]))
-    names = {
-        i.id: PurePosixPath(Path(os.path.relpath(i.path.parent, common)).as_posix())
-        / (i.path.stem + suffix)
-        for i in images
-    }
+    try:
+        common: Path | None = Path(os.path.commonpath([str(i.path.parent) for i in images]))
+    except ValueError:  # Windows: images on several drives have no common folder
+        common = None
+    names = {i.id: _folder_name(i.path.parent, common) / (i.path.stem + suffix) for i in images}
     seen: dict[str, ImageRecord] = {}
     clashes = []
     for image in images:
@@ -215,6 +214,15 @@ def per_image_names(images: list[ImageRecord], suffix: str) -> dict[int, PurePos
             f"other: {'; '.join(clashes[:5])}. Rename one of them, or export them separately."
         )
     return names
+
+
+def _folder_name(folder: PurePath, common: Path | None) -> PurePosixPath:
+    """``folder`` below ``common``; without one, the whole path with the drive as a folder
+    (``D:\\scans\\a`` -> ``D/scans/a``)."""
+    if common is not None:
+        return PurePosixPath(Path(os.path.relpath(folder, common)).as_posix())
+    drive = folder.drive.replace(":", "").replace("\\", "/").strip("/")
+    return PurePosixPath(*([drive] if drive else []), *folder.parts[1:])
 
 
 def find_image(name: str, source_dir: Path, images_dir: Path | None) -> Path | None:
@@ -248,19 +256,6 @@ def expected_image_path(name: str, source_dir: Path, images_dir: Path | None) ->
     return Path(os.path.abspath((images_dir or source_dir) / relative))
 
 
-_PROJECT_HEADER = re.compile(rb'\s*\{\s*"format"\s*:\s*"samdesk-project"')
-
-
-def is_project_file(path: Path) -> bool:
-    """True if ``path`` is a file that begins like a samdesk project (or its autosave)."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(256)
-    except OSError:  # missing, a folder, unreadable: not a project we could lose
-        return False
-    return bool(_PROJECT_HEADER.match(head.removeprefix(codecs.BOM_UTF8)))
-
-
 class OutputFiles:
     """Files an export writes: all prepared in memory first, then each written atomically. If a
     write fails, the files this export newly created are removed again and SaveError is raised.
@@ -276,7 +271,7 @@ class OutputFiles:
 
     def commit(self) -> list[Path]:
         for path, _ in self._pending:
-            if is_project_file(path):
+            if looks_like_project(path):
                 raise SaveError(
                     f"{path} is a samdesk project; an export never replaces one. Choose another "
                     "output file or folder."

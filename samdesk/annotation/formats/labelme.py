@@ -50,7 +50,7 @@ from samdesk.annotation.formats.common import (
 )
 from samdesk.annotation.formats.report import ExportReport, ImportReport
 from samdesk.annotation.geometry import DEFAULT_TOLERANCE, Polygons, rings_to_rle
-from samdesk.annotation.project_file import relative_path
+from samdesk.annotation.project_file import looks_like_project, relative_path
 from samdesk.annotation.records import is_label
 from samdesk.errors import FormatError, InputError, SamdeskError
 
@@ -154,6 +154,9 @@ def _png_base64(mask: np.ndarray) -> str:
 def import_into(doc: Any, path: Path, images_dir: Path | None) -> ImportReport:
     """Add the images and objects of one labelme file, or of every ``*.json`` under a folder."""
     files = sorted(path.rglob("*.json")) if path.is_dir() else [path]
+    # A folder of labelme files is often where the project (and its autosave) is saved too.
+    projects = [f for f in files if path.is_dir() and looks_like_project(f)]
+    files = [f for f in files if f not in projects]
     if not files:
         raise FormatError(f"{path} holds no labelme .json files.")
     parsed = [(f, read_json(f, "labelme")) for f in files]
@@ -164,6 +167,8 @@ def import_into(doc: Any, path: Path, images_dir: Path | None) -> ImportReport:
         plans.append(_validate(content, file, images_dir, problems, prefix))
     problems.raise_if_any(path, "labelme")
     report = ImportReport("labelme", path)
+    if projects:
+        report.notes.append(f"{len(projects)} samdesk project file(s) in the folder left out")
     for plan in plans:
         _apply(doc, plan, report)
     return report
