@@ -391,3 +391,17 @@ def test_utf16_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
     source.write_bytes(b"\xff\xfe" + text.encode("utf-16-le")[:-1])  # cut in a character
     with pytest.raises(FormatError, match="UTF-16 byte-order mark but byte"):
         Document().import_file("coco", source)
+
+
+def test_integer_rings_are_written_exactly_as_json_would() -> None:
+    rng = np.random.default_rng(0)
+    rings = [np.array([[0, 9], [10, 99], [100, 999], [1000, 10**6]])]
+    for _ in range(300):
+        scale = int(rng.choice([1, 9, 10, 100, 1000, 10**6, 10**7]))
+        rings.append(rng.integers(0, scale + 1, (int(rng.integers(3, 40)), 2)))
+    expected = [json.dumps(r.ravel().tolist(), separators=(",", ":")) for r in rings]
+    assert coco._int_rings_json(rings) == expected
+    assert coco._int_rings_json([]) == []
+    floats = np.array([[0.5, 1.25], [3, 4], [5, 6.1254]])
+    texts = coco._rings_json([floats, rings[0]], coco._dumper())
+    assert texts == ["[0.5,1.25,3.0,4.0,5.0,6.125]", expected[0]]

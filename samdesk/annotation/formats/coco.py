@@ -73,16 +73,16 @@ def export(doc: Any, out: Path, *, rle: bool = False, tolerance: float = 0.0) ->
     ]
     instances = list(doc.instances)
     work = partial(_segmentations, as_rle=rle, tolerance=tolerance)
-    dump = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    # Each chunk is encoded as soon as it is traced, while the next chunks are being traced.
+    dump = _dumper()
+    # Each chunk is written as soon as it is traced, while the next chunks are being traced.
     fragments = []
     with paused_gc():  # many short-lived lists, no cycles
         for chunk, results in chunk_results(instances, work):
             annotations = [
-                _annotation(instance, segmentation, change, categories, report)
-                for instance, (segmentation, change) in zip(chunk, results, strict=True)
+                _annotation(instance, result, categories, report, dump)
+                for instance, result in zip(chunk, results, strict=True)
             ]
-            fragments.append(dump([a for a in annotations if a is not None])[1:-1])
+            fragments.append(",".join(a for a in annotations if a is not None))
     head = {
         "info": {"description": "exported by samdesk", "version": "1.0"},
         "licenses": [],
@@ -105,25 +105,29 @@ def export(doc: Any, out: Path, *, rle: bool = False, tolerance: float = 0.0) ->
     return report
 
 
+def _dumper() -> Any:
+    return json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _annotation(
     instance: Any,
-    segmentation: Any,
-    change: str,
+    result: tuple[str | None, int, str],
     categories: dict[str, Any],
     report: ExportReport,
-) -> dict[str, Any] | None:
+    dump: Any,
+) -> str | None:
+    """One annotation as JSON text (its segmentation already is), None for an empty mask."""
+    segmentation, parts, change = result
     if change:
         report.changed[change] += 1
     if segmentation is None:
         report.dropped[EMPTY] += 1
         return None
-    if isinstance(segmentation, list):
-        report.parts += len(segmentation)
+    report.parts += parts
     annotation: dict[str, Any] = {
         "id": instance.id,
         "image_id": instance.image_id,
         "category_id": categories[instance.label].id,
-        "segmentation": segmentation,
         "area": float(instance.area),
         "bbox": [float(v) for v in instance.bbox],
         "iscrowd": 0,
@@ -131,34 +135,98 @@ def _annotation(
     if instance.score is not None:
         annotation["score"] = instance.score
     report.objects += 1
-    return annotation
+    return f'{dump(annotation)[:-1]},"segmentation":{segmentation}}}'
 
 
-def _segmentations(chunk: list[Any], *, as_rle: bool, tolerance: float) -> list[tuple[Any, str]]:
-    """``(segmentation, what was changed or "")`` per object of a chunk (segmentation None for
-    an empty mask), traced together. Runs in a worker thread: touches no shared state."""
+def _segmentations(
+    chunk: list[Any], *, as_rle: bool, tolerance: float
+) -> list[tuple[str | None, int, str]]:
+    """``(segmentation as JSON text, polygon parts, what was changed or "")`` per object of a
+    chunk (None for an empty mask), traced together. Runs in a worker thread: touches no shared
+    state."""
     wanted = [i for i in chunk if i.bbox is not None and not as_rle]
     boxes = [i.crop_box() for i in wanted]
     pixels = rle.paint_crops([i.run_lengths() for i in wanted], [i.height for i in wanted], boxes)
     crops = [(padded(p), (b[0] - 1, b[1] - 1)) for p, b in zip(pixels, boxes, strict=True)]
     traced = iter(trace_many(crops, tolerance=tolerance, stop_at_holes=True))
-    result: list[tuple[Any, str]] = []
+    dump = _dumper()
+    result: list[tuple[str | None, int, str]] = []
+    outlines: list[list[np.ndarray]] = []  # the outer rings of each object written as polygons
     for instance in chunk:
         if instance.bbox is None:
-            result.append((None, ""))
+            result.append((None, 0, ""))
             continue
-        as_rle_dict = {"size": [instance.height, instance.width], "counts": instance.rle}
+        as_rle_text = dump({"size": [instance.height, instance.width], "counts": instance.rle})
         if as_rle:
-            result.append((as_rle_dict, AS_RLE_ASKED))
+            result.append((as_rle_text, 0, AS_RLE_ASKED))
             continue
         rings = next(traced)
         if rings.has_holes:
-            result.append((as_rle_dict, AS_RLE_HOLES))
+            result.append((as_rle_text, 0, AS_RLE_HOLES))
         elif not rings.iou >= POLYGON_MIN_IOU:
-            result.append((as_rle_dict, AS_RLE_INEXACT))
+            result.append((as_rle_text, 0, AS_RLE_INEXACT))
         else:
-            result.append(([flat_ring(group[0]) for group in rings.groups], ""))
-    return result
+            outlines.append([group[0] for group in rings.groups])
+            result.append(("", len(rings.groups), ""))  # the text is filled in below
+    ring_texts = iter(_rings_json([ring for rings in outlines for ring in rings], dump))
+    filled = []
+    for text, parts, change in result:
+        if text == "":  # an object written as polygons: its next `parts` rings
+            text = "[" + ",".join(next(ring_texts) for _ in range(parts)) + "]"
+        filled.append((text, parts, change))
+    return filled
+
+
+def _rings_json(rings: list[np.ndarray], dump: Any) -> list[str]:
+    """Each ``N x 2`` ring as the JSON list ``[x1,y1,x2,y2,...]`` (pixel-corner frame).
+
+    Rings on whole pixel corners (most) are written by :func:`_int_rings_json` all at once;
+    the others are rounded to 3 decimals (:func:`flat_ring`) and encoded one by one.
+    """
+    whole = [n for n, r in enumerate(rings) if np.issubdtype(r.dtype, np.integer)]
+    texts = [""] * len(rings)
+    for n, text in zip(whole, _int_rings_json([rings[n] for n in whole]), strict=True):
+        texts[n] = text
+    for n, ring in enumerate(rings):
+        if not texts[n]:
+            texts[n] = dump(flat_ring(ring))
+    return texts
+
+
+def _int_rings_json(rings: list[np.ndarray]) -> list[str]:
+    """``json.dumps(ring.ravel().tolist(), separators=(",", ":"))`` for many integer rings at
+    once: the digits of every number are placed into one byte buffer by numpy, a few times
+    faster than encoding millions of Python ints one by one.
+
+    Each ring's text is ``[`` then each number followed by ``,`` (``]`` after its last one).
+    """
+    if not rings:
+        return []
+    values = np.concatenate([r.ravel() for r in rings]).astype(np.int64)
+    if values.min() < 0:  # not on the image: never happens for exported outlines
+        dump = _dumper()
+        return [dump(r.ravel().tolist()) for r in rings]
+    sizes = np.array([r.size for r in rings], dtype=np.int64)
+    digits = np.ones(values.size, dtype=np.int64)
+    power = 10
+    while power <= values.max():
+        digits += values >= power
+        power *= 10
+    ring = np.repeat(np.arange(len(rings)), sizes)
+    first_digit = np.cumsum(digits + 1) - digits + ring  # one "[" per ring so far, own included
+    buffer = np.full(int(first_digit[-1] + digits[-1] + 1), ord(","), dtype=np.uint8)
+    ring_end = np.cumsum(sizes) - 1
+    buffer[first_digit[ring_end] + digits[ring_end]] = ord("]")
+    ring_start = first_digit[ring_end - sizes + 1] - 1
+    buffer[ring_start] = ord("[")
+    rest = values.copy()
+    for place in range(int(digits.max())):  # ones, tens, hundreds, ...
+        has = np.flatnonzero(digits > place)
+        buffer[first_digit[has] + digits[has] - 1 - place] = rest[has] % 10 + ord("0")
+        rest //= 10
+    text = buffer.tobytes().decode("ascii")
+    bounds = [*ring_start.tolist(), len(text)]
+    return [text[bounds[n] : bounds[n + 1]] for n in range(len(rings))]
 
 
 # --- import ------------------------------------------------------------------------------------
