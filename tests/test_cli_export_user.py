@@ -183,3 +183,17 @@ def test_a_project_whose_images_moved(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main([*args, "--images", str(tmp_path / "elsewhere")]) == 0
     assert "not found" not in capsys.readouterr().out
     assert Document.load(target).images[1].path == tmp_path / "elsewhere" / "细胞 1.png"
+
+
+def test_an_image_folder_that_does_not_exist_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped --images would otherwise import everything as "image not found"."""
+    project = unicode_project(tmp_path)
+    main(["export", str(project), "--to", "coco", str(tmp_path / "c.json")])
+    capsys.readouterr()
+    target = tmp_path / "new.samdesk.json"
+    args = ["import", str(tmp_path / "c.json"), "--format", "coco", "--project", str(target)]
+    code = main([*args, "--images", str(tmp_path / "imgaes")])
+    assert "image folder" in one_line_error((code, capsys.readouterr().err))
+    assert not target.exists()

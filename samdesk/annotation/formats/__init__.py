@@ -82,4 +82,6 @@ def import_into(doc: Any, fmt: str, path: Path, images_dir: Path | None) -> Impo
         raise InputError(f"Unknown import format {fmt!r}; use one of {', '.join(IMPORTERS)}.")
     if not path.exists():
         raise InputError(f"{path} does not exist.")
+    if images_dir is not None and not images_dir.is_dir():
+        raise InputError(f"The image folder {images_dir} does not exist.")
     return importer(doc, path, images_dir)
