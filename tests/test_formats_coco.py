@@ -405,3 +405,24 @@ def test_integer_rings_are_written_exactly_as_json_would() -> None:
     floats = np.array([[0.5, 1.25], [3, 4], [5, 6.1254]])
     texts = coco._rings_json([floats, rings[0]], coco._dumper())
     assert texts == ["[0.5,1.25,3.0,4.0,5.0,6.125]", expected[0]]
+
+
+def test_a_self_intersecting_polygon_comes_back_valid(tmp_path: Path) -> None:
+    """A bow tie imported from another tool is exported as valid polygons that pycocotools
+    draws exactly as the imported object."""
+    from shapely.geometry import Polygon
+
+    content = valid_coco(width=40, height=30)
+    content["annotations"][0]["segmentation"] = [[2, 2, 30, 25, 30, 2, 2, 25]]  # crossing edges
+    content["annotations"][0].pop("bbox")
+    (tmp_path / "c.json").write_text(json.dumps(content), encoding="utf-8")
+    doc, _ = Document.from_import("coco", tmp_path / "c.json")
+    original = doc.instances[1].mask()
+    assert original.sum() > 100
+    doc.export("coco", tmp_path / "out.json")
+    api = COCO(str(tmp_path / "out.json"))
+    (annotation,) = api.dataset["annotations"]
+    rings = annotation["segmentation"]
+    assert isinstance(rings, list) and rings
+    assert all(Polygon(np.reshape(r, (-1, 2))).is_valid for r in rings)
+    assert np.array_equal(api.annToMask(annotation).astype(bool), original)
