@@ -308,3 +308,18 @@ def test_a_large_file_of_another_kind_is_not_read_whole(
     monkeypatch.setattr(Path, "read_bytes", read_whole)
     with pytest.raises(SaveError, match="does not overwrite"):
         Document().save(target)
+
+
+def test_saving_through_a_symbolic_link_updates_the_linked_file(tmp_path: Path) -> None:
+    """A project kept in a synced folder and opened through a link stays a link: the synced
+    copy is what gets saved, not a new file that silently takes the link's place."""
+    (tmp_path / "synced").mkdir()
+    _, real, _ = saved_project(tmp_path / "synced")
+    link = tmp_path / "p-link.json"
+    link.symlink_to(real)
+    opened = Document.load(link)
+    opened.add_category("added")
+    opened.save()
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert "added" in [c.name for c in Document.load(real).categories]
+    assert leftovers(real.parent) == [] and leftovers(tmp_path) == []

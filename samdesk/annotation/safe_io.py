@@ -46,6 +46,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> None:
     replacing fails.
     """
     target = Path(os.path.abspath(path))
+    if target.is_symlink():  # write the file the link points to; keep the link a link
+        target = Path(os.path.realpath(target))
     payload = data.encode("utf-8", "backslashreplace") if isinstance(data, str) else bytes(data)
     temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}{_TEMP_SUFFIX}")
     try:
