@@ -10,6 +10,7 @@ import pytest
 from samdesk.annotation import Document
 from samdesk.cli import main
 from tests.support import masks
+from tests.test_annotation_document import write_png
 
 
 def make_project(tmp_path: Path) -> Path:
@@ -105,6 +106,7 @@ def test_labelme_import_from_a_folder_with_images(
     project = make_project(tmp_path)
     main(["export", str(project), "--to", "labelme", str(tmp_path / "lm")])
     capsys.readouterr()
+    write_png(tmp_path / "images" / "a.png")  # the image the project was made on
     target = tmp_path / "t.json"
     code = main(
         [
@@ -119,4 +121,5 @@ def test_labelme_import_from_a_folder_with_images(
         ]
     )
     assert code == 0
-    assert "labelme: imported 2 object(s)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "labelme: imported 2 object(s)" in printed and "not found" not in printed
