@@ -101,6 +101,12 @@ def test_runs_that_only_add_up_by_wrapping_around_are_refused() -> None:
     assert caught.value.index == 1
 
 
+def test_an_empty_string_last_in_a_batch_is_refused() -> None:
+    with pytest.raises(rle.RleError, match="covers 0 pixels") as caught:
+        rle.masks_from_strings(["1", ""], [(1, 1), (2, 2)])
+    assert caught.value.index == 1
+
+
 def test_masks_without_pixels_are_refused() -> None:
     with pytest.raises(rle.RleError, match="no pixels"):
         rle.counts_from_strings(["0", ""], [(1, 1), (0, 5)])

@@ -187,3 +187,11 @@ def test_names_for_images_on_several_drives(
     expected = [tmp_path / "out" / "labels" / Path(*(tmp_path / d).parts[1:]) / "img.txt"
                 for d in ("a", "b")]  # fmt: skip
     assert labels == expected
+
+
+def test_a_name_too_long_for_the_file_system_is_a_save_error(tmp_path: Path) -> None:
+    doc = Document()
+    doc.add_image(tmp_path / ("a" * 300 + ".png"), size=(W, H))  # e.g. from an imported file
+    with pytest.raises(SaveError, match="Could not save"):
+        doc.export("yolo", tmp_path / "out")
+    assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []

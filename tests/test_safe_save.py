@@ -323,3 +323,11 @@ def test_saving_through_a_symbolic_link_updates_the_linked_file(tmp_path: Path) 
     assert link.is_symlink() and os.readlink(link) == str(real)
     assert "added" in [c.name for c in Document.load(real).categories]
     assert leftovers(real.parent) == [] and leftovers(tmp_path) == []
+
+
+def test_a_long_file_name_can_be_saved(tmp_path: Path) -> None:
+    """80 Chinese characters are 240 bytes, within the usual 255-byte limit; the temporary file
+    beside the target must not push the name over it."""
+    target = tmp_path / ("细胞" * 40 + ".json")
+    atomic_write(target, "{}")
+    assert target.read_text(encoding="utf-8") == "{}" and leftovers(tmp_path) == []

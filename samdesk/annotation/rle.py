@@ -196,8 +196,10 @@ def _parse(counts: Sequence[str], sizes: Sequence[tuple[int, int]]) -> _Parsed:
     negative_run = np.flatnonzero(runs < 0)
     if negative_run.size:
         raise _at(_string_of(negative_run[0], first, per_string), "RLE has a negative run length")
-    totals = np.add.reduceat(runs, first) if runs.size else np.zeros(len(counts), np.int64)
-    totals[per_string == 0] = 0
+    totals = np.zeros(len(counts), dtype=np.int64)
+    nonempty = np.flatnonzero(per_string)  # an empty string has no runs to start a sum at
+    if nonempty.size:
+        totals[nonempty] = np.add.reduceat(runs, first[nonempty])
     wrong = np.flatnonzero(totals != expected)
     if wrong.size:
         i = int(wrong[0])

@@ -46,10 +46,10 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> None:
     replacing fails.
     """
     target = Path(os.path.abspath(path))
-    if target.is_symlink():  # write the file the link points to; keep the link a link
+    if os.path.islink(target):  # write the file the link points to; keep the link a link
         target = Path(os.path.realpath(target))
     payload = data.encode("utf-8", "backslashreplace") if isinstance(data, str) else bytes(data)
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}{_TEMP_SUFFIX}")
+    temp = target.with_name(_temp_name(target.name))
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     except OSError as err:
@@ -71,6 +71,15 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> None:
             raise _save_error(target, err) from err
         raise
     _fsync_folder(target.parent)
+
+
+def _temp_name(name: str) -> str:
+    """``.<name>.<random>.samdesk-tmp``, with ``name`` cut to 100 bytes: file names may have
+    255 bytes, and a long name (80 Chinese characters are 240 bytes) must still be saveable."""
+    encoded = os.fsencode(name)
+    if len(encoded) > 100:
+        name = os.fsdecode(encoded[:100].decode("utf-8", "ignore").encode("utf-8"))
+    return f".{name}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
 
 
 def _keep_mode(target: Path, temp: Path) -> None:

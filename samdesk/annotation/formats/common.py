@@ -286,7 +286,7 @@ class OutputFiles:
                     raise SaveError(
                         f"Could not create the folder {path.parent}: {err.strerror or err}."
                     ) from err
-                existed = path.exists()
+                existed = os.path.lexists(path)  # False, not an error, for a name too long
                 atomic_write(path, data)
                 written.append(path)
                 if not existed:
