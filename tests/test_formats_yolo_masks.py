@@ -195,3 +195,16 @@ def test_a_name_too_long_for_the_file_system_is_a_save_error(tmp_path: Path) -> 
     with pytest.raises(SaveError, match="Could not save"):
         doc.export("yolo", tmp_path / "out")
     assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.parametrize("name", ["a\x00b.png", "\ud800.png"])
+def test_a_name_no_file_can_have_is_a_save_error(tmp_path: Path, name: str) -> None:
+    """An imported file name with a NUL or a lone surrogate (JSON escapes allow both) becomes an
+    output file name no file system takes."""
+    doc = Document()
+    doc.add_image(tmp_path / name, size=(W, H))
+    for fmt in ("yolo", "labelme", "masks"):
+        with pytest.raises(SaveError, match=r"cannot be used on this system|Could not"):
+            doc.export(fmt, tmp_path / fmt)
+        assert [p for p in (tmp_path / fmt).rglob("*") if p.is_file()] == []
+    doc.export("coco", tmp_path / "c.json")  # the name is only text inside the file

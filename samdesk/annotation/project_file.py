@@ -187,7 +187,7 @@ def looks_like_project(path: Path) -> bool:
     try:
         with open(path, "rb") as handle:
             head = handle.read(256)
-    except OSError:  # missing, a folder, unreadable
+    except (OSError, ValueError):  # missing, a folder, unreadable, a name no file can have
         return False
     return bool(_HEADER.match(_without_bom(head)))
 

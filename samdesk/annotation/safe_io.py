@@ -54,6 +54,11 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> None:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     except OSError as err:
         raise _save_error(target, err) from err
+    except ValueError as err:  # a NUL or an unencodable character in the name
+        raise SaveError(
+            f"Could not save {target!r}: the file name cannot be used on this system ({err}). "
+            "Choose another name."
+        ) from err
     try:
         try:
             _keep_mode(target, temp)
@@ -74,12 +79,10 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> None:
 
 
 def _temp_name(name: str) -> str:
-    """``.<name>.<random>.samdesk-tmp``, with ``name`` cut to 100 bytes: file names may have
-    255 bytes, and a long name (80 Chinese characters are 240 bytes) must still be saveable."""
-    encoded = os.fsencode(name)
-    if len(encoded) > 100:
-        name = os.fsdecode(encoded[:100].decode("utf-8", "ignore").encode("utf-8"))
-    return f".{name}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
+    """``.<name>.<random>.samdesk-tmp`` with at most 40 characters of ``name`` (160 bytes even
+    in UTF-8): file names may have 255 bytes, and a target name near that limit (80 Chinese
+    characters are 240 bytes) must still be saveable."""
+    return f".{name[:40]}.{secrets.token_hex(4)}{_TEMP_SUFFIX}"
 
 
 def _keep_mode(target: Path, temp: Path) -> None:

@@ -282,11 +282,12 @@ class OutputFiles:
             for path, data in self._pending:
                 try:
                     path.parent.mkdir(parents=True, exist_ok=True)
-                except OSError as err:
+                except (OSError, ValueError) as err:
+                    reason = getattr(err, "strerror", None) or err
                     raise SaveError(
-                        f"Could not create the folder {path.parent}: {err.strerror or err}."
+                        f"Could not create the folder {path.parent}: {reason}."
                     ) from err
-                existed = os.path.lexists(path)  # False, not an error, for a name too long
+                existed = os.path.lexists(path)  # False, not an error, for an impossible name
                 atomic_write(path, data)
                 written.append(path)
                 if not existed:
