@@ -31,6 +31,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import struct
@@ -43,7 +44,7 @@ import numpy as np
 
 from samdesk.engine.embedding import Embedding
 from samdesk.engine.paths import cache_dir
-from samdesk.errors import InputError
+from samdesk.errors import CacheError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,9 @@ def decode_embedding(data: bytes, content_hash: str, model_key: str) -> Embeddin
         raise CorruptCacheFile(f"unreadable header ({err})") from None
     if keys != (content_hash, model_key):
         raise CorruptCacheFile("written for another image or model (foreign file)")
-    if any(n < 0 for n in shape) or int(np.prod(shape)) * dtype.itemsize != payload_bytes:
+    # math.prod: exact integers (np.prod wraps around in int64, so a forged shape such as
+    # [2**62, 4] would "match" an empty payload and fail later in reshape)
+    if any(n < 0 for n in shape) or math.prod(shape) * dtype.itemsize != payload_bytes:
         raise CorruptCacheFile("shape and payload length disagree")
     payload = data[_PREFIX.size + header_len :]
     if len(payload) != payload_bytes:
@@ -168,31 +171,56 @@ class DiskCache:
         return embedding
 
     def put(self, content_hash: str, embedding: Embedding) -> bool:
-        """Store ``embedding`` atomically; returns False if the cache folder is unusable."""
+        """Store ``embedding`` atomically; returns False if the cache folder is unusable (writing
+        is then off for this object, see ``warning``) or the file could not be put in place."""
         path = self.path_for(content_hash, embedding.model_key)
         head, payload = encode_embedding(content_hash, embedding)
         if not self._writable:
             return False
         tmp: str | None = None
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=SUFFIX)
-            with os.fdopen(fd, "wb") as f:
-                f.write(head)
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-            tmp = None
-        except OSError as err:
-            self._disable(err)
-            return False
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=SUFFIX)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(head)
+                    f.write(payload)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as err:  # the folder cannot take files: stop trying this session
+                self._disable(err)
+                return False
+            try:
+                os.replace(tmp, path)
+                tmp = None
+            except OSError as err:
+                # The folder works (the file was written) but this one name is taken: on
+                # Windows, replacing a file that another thread or process is reading fails.
+                # The cache stays on; the embedding is stored the next time it is computed.
+                log.info("embedding cache file %s not replaced: %s", path.name, err)
+                return False
         finally:
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
         self.evict()
         return True
+
+    def check_writable(self) -> None:
+        """Raise :class:`CacheError` unless a file can be created in the cache folder (which is
+        created if needed). For callers whose only purpose is to fill the cache (``samdesk
+        embed``), so they stop before spending hours on embeddings they could not keep."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=SUFFIX)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as err:
+            raise CacheError(
+                f"the embedding cache folder {self.folder} cannot be written "
+                f"({err.strerror or err}). Free some disk space, or set SAMDESK_CACHE_DIR to a "
+                "writable folder."
+            ) from None
 
     def _disable(self, err: OSError) -> None:
         with self._lock:
