@@ -121,6 +121,14 @@ def _bad(tmp_path: Path, case: str) -> list[str]:
         "not installed": ["segment", image, "--model", "vit_h", "--point", "10,20", "--out", out],
         "not a checkpoint": ["segment", image, "--model", str(tmp_path / "notes.png"),
                              "--point", "10,20", "--out", out],
+        "negative point": ["segment", image, "--model", "classic", "--point", "-5,20",
+                           "--out", out],
+        "negative box": ["segment", image, "--model", "classic", "--box", "-5,-2,50,60",
+                         "--out", out],
+        "output is a folder": ["segment", image, "--model", "classic", "--point", "10,20",
+                               "--out", str(tmp_path / "folder.png")],
+        "model is a folder": ["segment", image, "--model", str(tmp_path / "folder.png"),
+                              "--point", "10,20", "--out", out],
     }[case]  # fmt: skip
 
 
@@ -136,6 +144,10 @@ BAD_CASES = {
     "unknown model": "known models are",
     "not installed": "models download vit_h",
     "not a checkpoint": "not a PyTorch checkpoint",
+    "negative point": "outside the image",  # argparse took "-5,20" for an option (exit 2)
+    "negative box": "reaches outside the image",
+    "output is a folder": "this is a folder",
+    "model is a folder": "this is a folder",
 }
 
 
@@ -145,6 +157,7 @@ def test_bad_input_is_one_line_and_status_1(
 ) -> None:
     _disc_image(tmp_path / "disc.png")
     (tmp_path / "notes.png").write_text("just text\n")
+    (tmp_path / "folder.png").mkdir()
     assert main(_bad(tmp_path, case)) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("samdesk: error: ") and len(err.splitlines()) == 1, err

@@ -246,3 +246,48 @@ def test_download_through_a_mirror_is_recorded(
     assert rec.state == store.VERIFIED and rec.source.endswith("/mirror/blob.pth")
     assert (tmp_path / "blob.pth").read_bytes() == data
     assert models.status("blob").state == store.VERIFIED
+
+
+def test_importing_a_pickle_that_runs_code_never_runs_it(tmp_path: Path) -> None:
+    """Fault 17 through the store: 'samdesk models import evil.pth' refuses the file, the code
+    in it never runs, and nothing is left in the models folder."""
+    import pickle
+
+    import torch
+
+    marker = tmp_path / "pwned.txt"
+
+    class Evil:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (open, (str(marker), "w"))
+
+    zipped = tmp_path / "evil.pth"
+    torch.save({"image_encoder.x": Evil()}, zipped)
+    raw = tmp_path / "evil_raw.pth"
+    raw.write_bytes(pickle.dumps(Evil(), protocol=2))
+    models = ModelStore(tmp_path / "models")
+    for path in (zipped, raw):
+        with pytest.raises(CheckpointError):
+            models.import_model(path)
+    assert not marker.exists()
+    assert not (tmp_path / "models").exists() or list((tmp_path / "models").iterdir()) == []
+
+
+def test_a_folder_is_not_a_checkpoint(tmp_path: Path) -> None:
+    (tmp_path / "weights").mkdir()
+    with pytest.raises(CheckpointError, match="this is a folder"):
+        ModelStore(tmp_path / "models").import_model(tmp_path / "weights")
+
+
+def test_unreadable_file_while_verifying_is_a_model_error(
+    tmp_path: Path, checkpoints: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    models = ModelStore(tmp_path / "models")
+    models.import_model(checkpoints["a"])
+
+    def denied(path: Path, *, md5: bool = False) -> tuple[str, str | None]:
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(store, "hash_file", denied)
+    with pytest.raises(ModelError, match="cannot be read \\(Permission denied\\)"):
+        models.verify()

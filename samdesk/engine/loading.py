@@ -24,7 +24,7 @@ from samdesk.engine.backend import Backend
 from samdesk.engine.classic import ClassicBackend
 from samdesk.engine.paths import cache_dir
 from samdesk.engine.store import ModelStore
-from samdesk.errors import ModelError
+from samdesk.errors import CheckpointError, ModelError
 
 CLASSIC = "classic"
 _CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
@@ -72,6 +72,11 @@ def load_backend(
     dev = None if device in (None, "auto") else device
     if looks_like_path(text) and not _is_model_name(text, store):
         path = Path(text).expanduser()
+        if path.is_dir():
+            raise CheckpointError(
+                f"{path}: this is a folder; give the checkpoint file in it (.pth / .pt), a model "
+                "name, or 'classic'."
+            )
         known = registry.by_file_name(path.name)
         mode = preprocessing or (known.preprocessing if known is not None else "sam")
         return Predictor.from_checkpoint(

@@ -211,6 +211,10 @@ class ModelStore:
             ModelError: the models folder cannot be written, or ``name`` is taken.
         """
         src = Path(path).expanduser()
+        if src.is_dir():
+            raise CheckpointError(
+                f"{src}: this is a folder; give the checkpoint file in it (.pth / .pt)."
+            )
         if not src.is_file():
             raise CheckpointError(f"{src}: no such file. Check the path.")
         try:
@@ -458,7 +462,13 @@ class ModelStore:
             if not row.installed or row.path is None:
                 checked.append(row)
                 continue
-            sha256, md5 = hash_file(row.path, md5=True)
+            try:
+                sha256, md5 = hash_file(row.path, md5=True)
+            except OSError as err:
+                raise ModelError(
+                    f"{row.path} cannot be read ({err.strerror or err}); check that your user "
+                    "account may read it."
+                ) from None
             with self._lock:
                 records = self._read_index()
                 if row.kind == "registry":

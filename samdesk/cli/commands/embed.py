@@ -2,7 +2,9 @@
 
 Run it overnight on a folder and every image then opens in the app (or ``samdesk segment``)
 without waiting for the encoder. Images already cached for this model are skipped; unreadable
-images are listed at the end with the reason, and the exit status is 1 if there were any.
+images are listed at the end with the reason, and the exit status is 1 if there were any. A
+cache folder that cannot be written stops the command (before the model is loaded, or as soon as
+writing fails), since keeping the embeddings is its only purpose.
 
 Progress is plain text on stderr: one line rewritten in place (``\\r``) on a terminal, one line
 per image otherwise (logs, CI). :class:`ProgressLine` is shared with ``samdesk models``.
@@ -80,13 +82,14 @@ def run(args: argparse.Namespace) -> int:
     if not images:
         raise InputError("no images found in " + ", ".join(args.paths))
 
+    disk = DiskCache()
+    disk.check_writable()  # storing is the only purpose: stop before loading anything
     backend = load_backend(args.model, device=args.device, precision=args.precision)
     key = backend.cache_key
     if key is None:
         raise InputError(
             f"{backend.name} computes nothing ahead of time; choose a SAM model to precompute"
         )
-    disk = DiskCache()
     cache = EmbeddingCache(MemoryCache(max_bytes=0), disk)  # nothing to keep in memory here
     print(f"model: {backend.name} on {backend.device}; cache: {disk.folder}", file=sys.stderr)
 
@@ -107,11 +110,18 @@ def run(args: argparse.Namespace) -> int:
             t = time.perf_counter()
             embedding = backend.compute_embedding(image.rgb)
             cache.put(image.content_hash, embedding)
-            if disk.warning:  # the cache folder cannot be written: precomputing is pointless
+            if disk.warning:  # the cache folder became unwritable: precomputing is pointless
                 line.done(f"{prefix}: not stored")
-                raise CacheError(disk.warning)
+                raise CacheError(
+                    f"stopped after {encoded} image(s): the embedding cache folder "
+                    f"{disk.folder} can no longer be written. Free some disk space, or set "
+                    "SAMDESK_CACHE_DIR to a writable folder, and run the command again (images "
+                    "already stored are skipped)."
+                )
             encoded += 1
             line.done(f"{prefix}: encoded in {time.perf_counter() - t:.1f} s")
+        except CacheError:
+            raise
         except SamdeskError as err:
             failed.append((path, str(err)))
             line.done(f"{prefix}: FAILED")

@@ -10,6 +10,7 @@ embedding cache, so segmenting the same image again skips the encoder.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,10 @@ OUT_SUFFIXES = (".png", ".json")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    # "--point -5,20" must reach parse_prompts, which says the point is outside the image. Before
+    # Python 3.13 argparse takes "-5,20" for an unknown option ("expected one argument", exit 2)
+    # unless it matches this pattern, which is the one Python 3.13 itself uses.
+    parser._negative_number_matcher = re.compile(r"-\.?\d")
     parser.add_argument("image", metavar="IMAGE", help="the image file")
     parser.add_argument(
         "--model",
@@ -133,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out {out}: write a .png (mask image) or a .json (COCO) file")
     if not out.parent.is_dir():
         raise InputError(f"--out {out}: the folder {out.parent} does not exist")
+    if out.is_dir():
+        raise InputError(f"--out {out}: this is a folder; give the name of the file to write")
 
     start = time.perf_counter()
     image = load_image(args.image)
