@@ -56,7 +56,7 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> None:
         raise _save_error(target, err) from err
     except ValueError as err:  # a NUL or an unencodable character in the name
         raise SaveError(
-            f"Could not save {target!r}: the file name cannot be used on this system ({err}). "
+            f"Could not save {str(target)!r}: the file name cannot be used on this system ({err}). "
             "Choose another name."
         ) from err
     try:
