@@ -87,3 +87,12 @@ def test_cache_folder_filling_up_stops_the_run(
     assert "stopped after 0 image(s)" in captured.err and "run the command again" in captured.err
     assert encodings == [1]  # the other two images were not encoded for nothing
     assert not list((tmp_path / "cache" / "embeddings").iterdir())
+
+
+def test_a_name_too_long_for_the_file_system_is_listed_not_a_traceback(
+    tmp_path: Path, small: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SAMDESK_CACHE_DIR", str(tmp_path / "cache"))
+    too_long = str(tmp_path / ("i" * 300 + ".png"))
+    assert main(["embed", too_long, "--model", str(small), "--device", "cpu"]) == 1
+    assert "File name too long" in capsys.readouterr().err

@@ -129,6 +129,10 @@ def _bad(tmp_path: Path, case: str) -> list[str]:
                                "--out", str(tmp_path / "folder.png")],
         "model is a folder": ["segment", image, "--model", str(tmp_path / "folder.png"),
                               "--point", "10,20", "--out", out],
+        "model name too long": ["segment", image, "--model", "m" * 300, "--point", "10,20",
+                                "--out", out],
+        "checkpoint name too long": ["segment", image, "--model", "m" * 300 + ".pth",
+                                     "--point", "10,20", "--out", out],
     }[case]  # fmt: skip
 
 
@@ -148,6 +152,8 @@ BAD_CASES = {
     "negative box": "reaches outside the image",
     "output is a folder": "this is a folder",
     "model is a folder": "this is a folder",
+    "model name too long": "unknown model",  # Path.is_file() raised ENAMETOOLONG
+    "checkpoint name too long": "File name too long",
 }
 
 

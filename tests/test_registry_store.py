@@ -277,6 +277,8 @@ def test_a_folder_is_not_a_checkpoint(tmp_path: Path) -> None:
     (tmp_path / "weights").mkdir()
     with pytest.raises(CheckpointError, match="this is a folder"):
         ModelStore(tmp_path / "models").import_model(tmp_path / "weights")
+    with pytest.raises(CheckpointError, match="no such file"):  # not an OSError (ENAMETOOLONG)
+        ModelStore(tmp_path / "models").import_model(tmp_path / ("w" * 300 + ".pth"))
 
 
 def test_unreadable_file_while_verifying_is_a_model_error(

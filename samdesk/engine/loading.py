@@ -38,7 +38,7 @@ def looks_like_path(name_or_path: str) -> bool:
         os.sep in text
         or "/" in text
         or text.lower().endswith(_CHECKPOINT_SUFFIXES)
-        or Path(text).expanduser().is_file()
+        or os.path.isfile(Path(text).expanduser())  # os.path: no OSError for odd names
     )
 
 
@@ -72,7 +72,7 @@ def load_backend(
     dev = None if device in (None, "auto") else device
     if looks_like_path(text) and not _is_model_name(text, store):
         path = Path(text).expanduser()
-        if path.is_dir():
+        if os.path.isdir(path):
             raise CheckpointError(
                 f"{path}: this is a folder; give the checkpoint file in it (.pth / .pt), a model "
                 "name, or 'classic'."
@@ -109,6 +109,6 @@ def _is_model_name(text: str, store: ModelStore | None) -> bool:
     """A registry or custom name that happens to look like a file name (e.g. "my.v2")."""
     if text.lower() in registry.MODELS:
         return True
-    if Path(text).expanduser().is_file():
+    if os.path.isfile(Path(text).expanduser()):
         return False
     return _is_custom(text.lower(), store or ModelStore())

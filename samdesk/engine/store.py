@@ -211,11 +211,11 @@ class ModelStore:
             ModelError: the models folder cannot be written, or ``name`` is taken.
         """
         src = Path(path).expanduser()
-        if src.is_dir():
+        if os.path.isdir(src):  # os.path: False, not OSError, for a too-long name
             raise CheckpointError(
                 f"{src}: this is a folder; give the checkpoint file in it (.pth / .pt)."
             )
-        if not src.is_file():
+        if not os.path.isfile(src):
             raise CheckpointError(f"{src}: no such file. Check the path.")
         try:
             sha256, md5 = hash_file(src, md5=True)

@@ -13,6 +13,7 @@ per image otherwise (logs, CI). :class:`ProgressLine` is shared with ``samdesk m
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import TextIO
 
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     images: list[Path] = []
     for given in args.paths:
         path = Path(given)
-        images.extend(list_images(path) if path.is_dir() else [path])
+        images.extend(list_images(path) if os.path.isdir(path) else [path])
     if not images:
         raise InputError("no images found in " + ", ".join(args.paths))
 

@@ -10,6 +10,7 @@ embedding cache, so segmenting the same image again skips the encoder.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from typing import TYPE_CHECKING
@@ -136,9 +137,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in OUT_SUFFIXES:
         raise InputError(f"--out {out}: write a .png (mask image) or a .json (COCO) file")
-    if not out.parent.is_dir():
+    if not os.path.isdir(out.parent):  # os.path: False, not OSError, for a too-long name
         raise InputError(f"--out {out}: the folder {out.parent} does not exist")
-    if out.is_dir():
+    if os.path.isdir(out):
         raise InputError(f"--out {out}: this is a folder; give the name of the file to write")
 
     start = time.perf_counter()
