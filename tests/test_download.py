@@ -228,3 +228,20 @@ def test_not_enough_space_is_refused_up_front(
     with pytest.raises(DownloadError, match="not enough free disk space"):
         download(server.url("/m.pth"), tmp_path / "m.pth", size=SIZE)
     assert server.requests == []
+
+
+@pytest.mark.parametrize("url", ["notaurl", "http://[::1", "https://", "C:\\models\\vit_b.pth"])
+def test_malformed_address_is_a_download_error(tmp_path: Path, url: str) -> None:
+    """--url or SAMDESK_MODEL_BASE_URL mistyped: urllib raised ValueError (a traceback)."""
+    with pytest.raises(DownloadError, match="not a download address"):
+        download(url, tmp_path / "m.pth")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_mirror_on_a_shared_drive(tmp_path: Path) -> None:
+    """file:// URLs (an intranet share on an air-gapped machine) download and verify."""
+    source = tmp_path / "share" / "m.pth"
+    source.parent.mkdir()
+    source.write_bytes(DATA)
+    result = download(source.as_uri(), tmp_path / "models" / "m.pth", sha256=SHA, size=SIZE)
+    assert result.verified and (tmp_path / "models" / "m.pth").read_bytes() == DATA

@@ -110,6 +110,7 @@ def download(
         DownloadError: with a message that says what went wrong and what to do.
         CancelledError: when ``cancel`` was set.
     """
+    _check_url(url)
     dest = Path(dest)
     part = part_path(dest)
     try:
@@ -145,6 +146,24 @@ def download(
             f"the download finished but could not be moved to {dest} ({err.strerror or err})."
         ) from None
     return DownloadResult(dest, digest, verified, resumed_from)
+
+
+def _check_url(url: str) -> None:
+    """DownloadError unless ``url`` is an address urllib can fetch (http, https, ftp, or file
+    for a mirror on a shared drive)."""
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme.lower() in ("http", "https", "ftp", "file") and (
+            parts.scheme.lower() == "file" or bool(parts.hostname)
+        )
+    except ValueError:  # e.g. an unclosed "[" in an IPv6 address
+        valid = False
+    if not valid:
+        raise DownloadError(
+            f"{url!r} is not a download address; give a full URL such as "
+            "https://example.org/models/sam_vit_b_01ec64.pth (check --url or "
+            "SAMDESK_MODEL_BASE_URL)."
+        )
 
 
 def _check_free_space(folder: Path, needed: int | None) -> None:
