@@ -148,3 +148,19 @@ def test_previous_logits_are_sampled_like_sams_upscaling() -> None:
     expected = cv2.resize(crop, (192, 168), interpolation=cv2.INTER_NEAREST) > 0
     assert (on_grid == expected).mean() >= 0.99
     assert _Prior.from_low_res(logits, w, h).bbox() == pytest.approx((470, 170, 930, 630), abs=6)
+
+
+def test_downscaled_copy_never_serves_another_image_of_the_same_size() -> None:
+    """The worker may open the next image (set_embedding) while a click on the previous one
+    still runs: that click must keep working on its own image's pixels."""
+    first, _ = _disc_scene(300, 400, (200, 150), 60)
+    second = np.ascontiguousarray(first[::-1, ::-1])
+    backend = ClassicBackend()
+    backend.set_image(first)
+    pixels = backend._embedding.features  # what a click on the first image reads
+    backend.set_image(second)  # the next image arrives meanwhile
+    roi = backend._sized(0, 0, 400, 300, backend.click_side)
+    expected = cv2.medianBlur(
+        cv2.resize(pixels, (roi.work_w, roi.work_h), interpolation=cv2.INTER_AREA), 3
+    )
+    np.testing.assert_array_equal(backend._work_image(pixels, roi), expected)

@@ -152,7 +152,7 @@ class ClassicBackend:
         self.box_margin = float(box_margin)
         self.click_side = int(click_side)
         self._embedding: Embedding | None = None
-        self._whole_work: tuple[tuple[int, int], np.ndarray] | None = None
+        self._whole_work: tuple[np.ndarray, tuple[int, int], np.ndarray] | None = None
 
     # --- image ------------------------------------------------------------------------------
 
@@ -376,13 +376,13 @@ class ClassicBackend:
         h, w = rgb.shape[:2]
         whole = (roi.x0, roi.y0, roi.x1, roi.y1) == (0, 0, w, h)
         key = (roi.work_w, roi.work_h)
-        cached = self._whole_work
-        if whole and cached is not None and cached[0] == key:
-            return cached[1]
+        cached = self._whole_work  # (image, size, work image): one read, safe across threads
+        if whole and cached is not None and cached[0] is rgb and cached[1] == key:
+            return cached[2]
         crop = rgb[roi.y0 : roi.y1, roi.x0 : roi.x1]
         work = cv2.medianBlur(cv2.resize(crop, key, interpolation=cv2.INTER_AREA), 3)
         if whole:
-            self._whole_work = (key, work)
+            self._whole_work = (rgb, key, work)
         return work
 
     def _run_grabcut(
