@@ -15,13 +15,13 @@ import os
 from pathlib import Path
 
 import numpy as np
-import platformdirs
 import torch
 
 from samdesk.engine.backend import StepHook
 from samdesk.engine.embedding import Embedding
 from samdesk.engine.jobs import CancelToken
-from samdesk.engine.precision import autocast_for, resolve_precision
+from samdesk.engine.paths import cache_dir
+from samdesk.engine.precision import autocast_for, check_precision, resolve_precision
 from samdesk.engine.predictor_images import (
     PREPROCESSING_MODES,
     PREPROCESSING_VERSION,
@@ -35,6 +35,8 @@ from samdesk.errors import DeviceError, InputError, ModelError
 from samdesk.model.checkpoint import load_sam
 from samdesk.model.config import DISPLAY_NAMES
 from samdesk.model.hashing import checkpoint_sha256
+from samdesk.model.image_encoder import ImageEncoderViT
+from samdesk.model.int8 import Int8Block, quantize_vit_blocks
 from samdesk.model.sam import Sam
 
 EMBEDDING_SHAPE = (256, 64, 64)
@@ -64,7 +66,7 @@ class Predictor:
         name: e.g. "SAM ViT-B" (shown in the app).
         arch: "vit_b", "vit_l", "vit_h", "tiny_vit" or "custom".
         device: "cpu" or "cuda[:N]".
-        precision: "fp32" or "bf16" (what "auto" resolved to).
+        precision: "fp32", "bf16" or "int8" (what "auto" or an unavailable "int8" resolved to).
         preprocessing: "sam" or "medsam".
     """
 
@@ -87,7 +89,13 @@ class Predictor:
         self._torch_device = model.device
         self.device = str(self._torch_device)
         self.arch = model.config.arch
-        self.precision = resolve_precision(precision, self._torch_device)
+        encoder = model.image_encoder
+        self.precision = resolve_precision(
+            precision, self._torch_device, int8_capable=isinstance(encoder, ImageEncoderViT)
+        )
+        self._int8: list[Int8Block] | None = None
+        if self.precision == "int8":  # weights quantised once, here (about 0.5 s for ViT-B)
+            self._int8 = quantize_vit_blocks(encoder.blocks)
         self.preprocessing = preprocessing
         base = DISPLAY_NAMES.get(self.arch, self.arch)
         self.name = name or (
@@ -114,11 +122,12 @@ class Predictor:
 
         Args:
             device: None = CUDA when available, else CPU.
-            precision: "auto" (fastest that keeps the masks; see precision.py), "fp32", "bf16".
+            precision: "auto" (fastest that keeps the masks; see precision.py), "fp32" (the
+                official result), "bf16" or "int8" (fp32 where int8 cannot run).
             preprocessing: "sam" (SAM, MobileSAM, most fine-tunes) or "medsam".
             expected_arch: refuse a file of another architecture (CheckpointError).
-            hash_cache_dir: where the checkpoint's SHA-256 is remembered (default: the user
-                cache folder).
+            hash_cache_dir: where the checkpoint's SHA-256 is remembered (default:
+                :func:`samdesk.engine.paths.cache_dir`, which honours ``SAMDESK_CACHE_DIR``).
         """
         dev = _resolve_device(device)
         if preprocessing not in PREPROCESSING_MODES:
@@ -126,7 +135,7 @@ class Predictor:
                 f"preprocessing must be one of {', '.join(PREPROCESSING_MODES)}, not "
                 f"{preprocessing!r}."
             )
-        resolve_precision(precision, dev)  # reject a bad value before the slow load
+        check_precision(precision)  # reject a bad value before the slow load
         try:
             model = load_sam(path, expected_arch=expected_arch, device=dev)
         except torch.cuda.OutOfMemoryError:
@@ -140,7 +149,7 @@ class Predictor:
                 "a smaller model (MobileSAM or SAM ViT-B)."
             ) from None
         if hash_cache_dir is None:
-            hash_cache_dir = platformdirs.user_cache_dir("samdesk")
+            hash_cache_dir = cache_dir()
         return cls(
             model,
             precision=precision,
@@ -219,7 +228,10 @@ class Predictor:
             x, input_size = preprocess(rgb, self.preprocessing, encoder.img_size)
             try:
                 with autocast_for(self.precision, self._torch_device):
-                    features = encoder(x.to(self._torch_device), on_step)
+                    if self._int8 is not None:
+                        features = encoder(x.to(self._torch_device), on_step, int8=self._int8)
+                    else:
+                        features = encoder(x.to(self._torch_device), on_step)
             except torch.cuda.OutOfMemoryError:
                 raise DeviceError(
                     "the GPU ran out of memory while encoding the image; close other GPU "

@@ -19,6 +19,7 @@ from torch import nn
 from samdesk.model.attention import blocked_attention, fused_attention, reference_attention
 from samdesk.model.common import LayerNorm2d, MLPBlock
 from samdesk.model.config import ViTConfig
+from samdesk.model.int8 import ROWS, Int8Block, QLinear
 
 #: Called after every step of the encoder (used for progress, pausing and cancellation).
 StepCallback = Callable[[], None]
@@ -82,16 +83,21 @@ class Attention(nn.Module):
         x: torch.Tensor,
         on_chunk: StepCallback | None = None,
         workspace: Workspace | None = None,
+        qkv_int8: QLinear | None = None,
     ) -> torch.Tensor:
         """Attention without the output projection: (B, H, W, C) -> (B, H, W, C).
 
         ``workspace`` lends the two large qkv buffers (about 40 MB each for ViT-B) so that
         they are allocated once per image instead of once per block: fresh allocations that
         large are page-faulted in by the OS every time, which costs as much as the work.
+        ``qkv_int8`` computes the qkv projection in int8 instead (``x`` already divided by its
+        smoothing factors), writing each group of tokens straight into the per-head layout.
         """
         b, h, w, c = x.shape
         heads = self.num_heads
-        if workspace is None or torch.is_autocast_enabled(x.device.type):
+        if qkv_int8 is not None:
+            q, k, v = _qkv_int8(qkv_int8, x, heads, workspace).unbind(0)
+        elif workspace is None or torch.is_autocast_enabled(x.device.type):
             qkv = self.qkv(x).reshape(b, h * w, 3, heads, -1).permute(2, 0, 3, 1, 4)
             q, k, v = qkv.reshape(3, b * heads, h * w, -1).unbind(0)
         else:
@@ -111,6 +117,30 @@ class Attention(nn.Module):
         else:
             out = _ATTENTION[self.impl](q, k, v, self.scale, rel_pos, (h, w))
         return out.view(b, self.num_heads, h, w, -1).permute(0, 2, 3, 1, 4).reshape(b, h, w, -1)
+
+
+def _qkv_int8(
+    qkv: QLinear, x: torch.Tensor, heads: int, workspace: Workspace | None
+) -> torch.Tensor:
+    """int8 qkv projection of (B, H, W, C) -> (3, B * heads, H * W, C / heads) float32."""
+    b, h, w, c = x.shape
+    n = h * w
+    shape = (3, b * heads, n, c // heads)
+    split = workspace.get("qkv_heads", shape, x) if workspace is not None else x.new_empty(shape)
+    dest = split.view(3, b, heads, n, -1)
+    rows = x.reshape(b, n, c)
+    bias = None if qkv.bias is None else qkv.bias.view(3, heads, 1, -1)
+    for i in range(b):
+        for s in range(0, n, ROWS):
+            e = min(n, s + ROWS)
+            acc, row_scale = qkv.product(rows[i, s:e])
+            acc_heads = acc.view(e - s, 3, heads, -1).permute(1, 2, 0, 3)
+            scale = row_scale.view(1, 1, e - s, 1)
+            if bias is None:
+                torch.mul(acc_heads, scale, out=dest[:, i, :, s:e])
+            else:
+                torch.addcmul(bias, acc_heads, scale, out=dest[:, i, :, s:e])
+    return split
 
 
 def window_partition(x: torch.Tensor, window: int) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -155,25 +185,38 @@ class Block(nn.Module):
         x: torch.Tensor,
         on_chunk: StepCallback | None = None,
         workspace: Workspace | None = None,
+        int8: Int8Block | None = None,
     ) -> torch.Tensor:
-        """(B, H, W, C) -> same. Updates ``x`` in place (the encoder owns its activations)."""
-        h = self.norm1(x)
+        """(B, H, W, C) -> same. Updates ``x`` in place (the encoder owns its activations).
+
+        ``int8``: run the four linears in int8 (:mod:`samdesk.model.int8`); attention, norms
+        and the residual stream stay float32.
+        """
+        c = x.shape[-1]
+        if int8 is None:
+            h = self.norm1(x)
+        else:  # the smoothed layer norm feeds the int8 qkv projection
+            h = F.layer_norm(x, (c,), int8.norm1[0], int8.norm1[1], int8.eps1)
+        qkv_int8 = None if int8 is None else int8.qkv
         if self.window_size > 0:
             height, width = h.shape[1], h.shape[2]
             h, pad_hw = window_partition(h, self.window_size)
-            h = self.attn.attend(h, None, workspace)  # windows: too short to report heads
+            h = self.attn.attend(h, None, workspace, qkv_int8)  # windows: too short to report
             # the projection is per token, so it runs after dropping the padding tokens
             h = window_unpartition(h, self.window_size, pad_hw, (height, width))
         else:
-            h = self.attn.attend(h, on_chunk, workspace)
-        c = x.shape[-1]
+            h = self.attn.attend(h, on_chunk, workspace, qkv_int8)
         proj = self.attn.proj
-        if not torch.is_autocast_enabled(x.device.type):  # x += proj(h) inside the product
+        if int8 is not None:
+            int8.proj.add_to_(x.view(-1, c), h.reshape(-1, c))
+        elif not torch.is_autocast_enabled(x.device.type):  # x += proj(h) inside the product
             x.view(-1, c).addmm_(h.reshape(-1, c), proj.weight.t()).add_(proj.bias)
         else:  # autocast: the product comes back in the lower precision
             x.add_(proj(h).to(x.dtype))
         if on_chunk is not None:  # a step between attention and MLP as well
             on_chunk()
+        if int8 is not None:
+            return _mlp_residual_int8_(x, int8)
         return self._mlp_residual_(x)
 
     def _mlp_residual_(self, x: torch.Tensor) -> torch.Tensor:
@@ -192,6 +235,22 @@ class Block(nn.Module):
             else:  # autocast: the product comes back in the lower precision
                 xs.add_(lin2(hidden).to(xs.dtype))
         return x
+
+
+def _mlp_residual_int8_(x: torch.Tensor, int8: Int8Block) -> torch.Tensor:
+    """x += mlp(norm2(x)) with int8 linears, :data:`ROWS` tokens at a time."""
+    c = x.shape[-1]
+    flat = x.view(-1, c)
+    weight, bias = int8.norm2
+    for s in range(0, flat.shape[0], ROWS):
+        xs = flat[s : s + ROWS]
+        acc, row_scale = int8.lin1.product(F.layer_norm(xs, (c,), weight, bias, int8.eps2))
+        if int8.lin1.bias is not None:
+            hidden = F.gelu(acc.mul_(row_scale).add_(int8.lin1.bias))
+        else:
+            hidden = F.gelu(acc.mul_(row_scale))
+        int8.lin2.add_to_(xs, hidden)
+    return x
 
 
 class ImageEncoderViT(nn.Module):
@@ -228,12 +287,23 @@ class ImageEncoderViT(nn.Module):
         heads = self.cfg.num_heads
         return sum(2 + (heads if blk.window_size == 0 else 0) for blk in self.blocks) + 1
 
-    def forward(self, x: torch.Tensor, on_step: StepCallback | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        on_step: StepCallback | None = None,
+        int8: list[Int8Block] | None = None,
+    ) -> torch.Tensor:
+        """(B, 3, S, S) normalised pixels -> (B, out_chans, S/16, S/16).
+
+        ``int8``: the blocks' int8 linears from :func:`samdesk.model.int8.quantize_vit_blocks`.
+        """
+        if int8 is not None and len(int8) != len(self.blocks):
+            raise ValueError("int8 weights are for a different network")
         # the residual stream stays float32 (also under bf16 autocast)
         x = self.patch_embed(x).float().add_(self.pos_embed).contiguous()
         workspace = Workspace()
-        for blk in self.blocks:
-            x = blk(x, on_step, workspace)
+        for i, blk in enumerate(self.blocks):
+            x = blk(x, on_step, workspace, None if int8 is None else int8[i])
             if on_step is not None:
                 on_step()
         x = self.neck(x.permute(0, 3, 1, 2))
