@@ -322,9 +322,10 @@ class Predictor:
                 sparse_prompt_embeddings=sparse,
                 dense_prompt_embeddings=dense,
                 multimask_output=bool(multimask_output),
-                # the first decoder block's image projections are reused while the image and
-                # the dense prompt (no mask input) stay the same
-                image_cache=self._decoder_cache if masks_in is None else None,
+                # the image's token-major copies are reused while the image stays the same,
+                # the first decoder block's image projections while the dense prompt does too
+                image_cache=self._decoder_cache,
+                dense_cached=masks_in is None,
             )
             low_np = low_res[0].float().cpu().numpy()
             masks = postprocess_numpy(

@@ -151,7 +151,10 @@ def postprocess_numpy(
     OpenCV's INTER_LINEAR samples at the same half-pixel-centre coordinates as torch's bilinear
     (align_corners=False) and clamps at the border the same way; it is several times faster on
     large images. Returns (C, H, W) bool masks (``logits > threshold``), or float32 logits when
-    ``threshold`` is None. Each mask is resized alone so every output is written once.
+    ``threshold`` is None. Each mask is resized alone so every output is written once; the
+    float results of both resizes go into scratch buffers reused for every mask (fresh
+    multi-megabyte arrays are page-faulted in on every use: three 1024x1024 masks took 4.7 ms
+    that way against 2.1 ms).
     """
     channels, low, _ = low_res.shape
     height, width = original_size
@@ -161,12 +164,21 @@ def postprocess_numpy(
         factor = img_size // low
         rows = _crop_rows(input_size[0], low, img_size)
         cols = _crop_rows(input_size[1], low, img_size)
+    size = (cols * factor, rows * factor) if factor > 1 else (img_size, img_size)
+    resize_again = (min(input_size[0], size[1]), min(input_size[1], size[0])) != (height, width)
+    first = np.empty((size[1], size[0]), dtype=np.float32)
+    scratch = None
+    if resize_again and threshold is not None:
+        scratch = np.empty((height, width), dtype=np.float32)
     for i in range(channels):
         src = np.ascontiguousarray(low_res[i, :rows, :cols], dtype=np.float32)
-        size = (cols * factor, rows * factor) if factor > 1 else (img_size, img_size)
-        up = cv2.resize(src, size, interpolation=cv2.INTER_LINEAR)[: input_size[0], : input_size[1]]
-        if up.shape != (height, width):
-            up = cv2.resize(up, (width, height), interpolation=cv2.INTER_LINEAR)
+        up = cv2.resize(src, size, dst=first, interpolation=cv2.INTER_LINEAR)
+        up = up[: input_size[0], : input_size[1]]
+        if resize_again:
+            target = out[i] if threshold is None else scratch
+            up = cv2.resize(up, (width, height), dst=target, interpolation=cv2.INTER_LINEAR)
+            if threshold is None:
+                continue
         if threshold is None:
             out[i] = up
         else:

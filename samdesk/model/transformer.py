@@ -1,12 +1,27 @@
 """SAM's two-way transformer (mask decoder core), official parameter names.
 
-Tokens (B, N, C) attend to the image (B, C, 64, 64) and the image attends back to the tokens.
-Attention runs through ``scaled_dot_product_attention``; the math equals the official
-``softmax(q k^T / sqrt(d)) v``.
+Tokens (B, Nt, C) attend to the image tokens (B, N, C) (N = 64 * 64) and the image attends back
+to the tokens. The math equals the official ``softmax(q k^T / sqrt(d)) v`` per head.
+
+The prompt tokens are few (Nt = 5-8) and the image tokens many, so the attentions between them
+are rearranged (exactly, up to float rounding) to never project the 4096 image tokens to the
+internal width (ADR 0017):
+
+* tokens -> image: the image keys' projection is folded into the queries,
+  ``(q Wk_h) . x`` instead of ``q . (x Wk_h^T)`` (the key bias adds a constant per query row,
+  which softmax ignores), and the value projection is applied after the weighted sum,
+  ``(P x) Wv_h^T + bv`` (the rows of P sum to 1);
+* image -> tokens: the image queries' projection is folded into the token keys,
+  ``x (Wq_h^T k_h^T) + bq_h k_h^T``, and the output projection into the token values,
+  ``P (v_h Wo_h^T + bo / heads)``, so the 4096-row products are 256 x (heads * Nt).
+
+That is 2 x 4096 x 256 x 56 multiply-adds per attention instead of 2 x 4096 x 256 x 128 plus the
+attention itself.
 """
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -41,6 +56,57 @@ class Attention(nn.Module):
         out = F.scaled_dot_product_attention(q, k, v)
         b, _, n, _ = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(b, n, self.internal_dim))
+
+    def tokens_to_image(self, tokens: Tensor, image_k: Tensor, image_v: Tensor) -> Tensor:
+        """``self(tokens, image_k, image_v)`` for few tokens (B, Nt, C) and many image tokens
+        (B, N, C), without projecting the image tokens. -> (B, Nt, C)."""
+        b, nt, c = tokens.shape
+        heads = self.num_heads
+        d = self.internal_dim // heads
+        q = self.q_proj(tokens).view(b, nt, heads, d).transpose(1, 2)  # (B, H, Nt, d)
+        folded = torch.matmul(q * d**-0.5, self.k_proj.weight.view(heads, d, c))  # (B,H,Nt,C)
+        scores = torch.matmul(folded.view(b, heads * nt, c), image_k.transpose(1, 2))
+        probs = torch.softmax(scores, dim=-1)  # (B, H * Nt, N)
+        mixed = torch.matmul(probs, image_v).view(b, heads, nt, c)
+        out = torch.matmul(mixed, self.v_proj.weight.view(heads, d, c).transpose(1, 2))
+        out = out.add_(self.v_proj.bias.view(heads, 1, d)).transpose(1, 2)
+        return self.out_proj(out.reshape(b, nt, self.internal_dim))
+
+    def image_to_tokens(
+        self,
+        residual: Tensor,
+        image_q: Tensor,
+        tokens_k: Tensor,
+        tokens_v: Tensor,
+        projected: bool = False,
+    ) -> Tensor:
+        """``residual + self(image_q, tokens_k, tokens_v)`` (B, N, C) for many image tokens and
+        few prompt tokens (the residual add is part of the last product). ``image_q`` is
+        (B, N, C), or (B, N, internal_dim) already through ``q_proj`` when ``projected``."""
+        b, nt, c = tokens_k.shape
+        heads = self.num_heads
+        d = self.internal_dim // heads
+        k = self.k_proj(tokens_k).mul_(d**-0.5).view(b, nt, heads, d).permute(0, 2, 3, 1)
+        v = self.v_proj(tokens_v).view(b, nt, heads, d).transpose(1, 2)  # (B, H, Nt, d)
+        # scores are computed transposed, (B, H * Nt, N): softmax over a token's few keys is then
+        # a reduction over rows of 4096 contiguous values (over a last axis of Nt = 7 it was
+        # measured 17x slower)
+        if projected:  # block-diagonal: head h's d columns meet only head h's keys
+            fold = k.new_zeros(b, heads, nt, heads, d)
+            fold[:, torch.arange(heads), :, torch.arange(heads)] = k.permute(1, 0, 3, 2)
+            fold = fold.view(b, heads * nt, heads * d)
+            scores = torch.matmul(fold, image_q.transpose(1, 2))
+        else:
+            weight_q = self.q_proj.weight.view(heads, d, c)
+            fold = torch.matmul(k.transpose(2, 3), weight_q).view(b, heads * nt, c)
+            bias = torch.matmul(k.transpose(2, 3), self.q_proj.bias.view(heads, d, 1))
+            scores = torch.baddbmm(bias.view(b, heads * nt, 1), fold, image_q.transpose(1, 2))
+        n = image_q.shape[1]
+        probs = torch.softmax(scores.view(b, heads, nt, n), dim=2)  # k carries the 1/sqrt(d)
+        weight_o = self.out_proj.weight.view(c, heads, d).permute(1, 2, 0)  # (H, d, C)
+        values = torch.matmul(v, weight_o).add_(self.out_proj.bias / heads)  # (B, H, Nt, C)
+        probs_t = probs.view(b, heads * nt, n).transpose(1, 2)
+        return torch.baddbmm(residual, probs_t, values.view(b, heads * nt, c))
 
 
 class TwoWayAttentionBlock(nn.Module):
@@ -95,16 +161,24 @@ class TwoWayAttentionBlock(nn.Module):
             queries = queries + self.self_attn(q=q, k=q, v=queries)
         queries = self.norm1(queries)
 
-        proj = image_proj if image_proj is not None else self.image_projections(keys, key_pe)
         t2i = self.cross_attn_token_to_image
-        attn = t2i.attend(t2i.q_proj(queries + query_pe), proj["t2i_k"], proj["t2i_v"])
+        if image_proj is not None:  # projections of this image cached by the caller
+            attn = t2i.attend(
+                t2i.q_proj(queries + query_pe), image_proj["t2i_k"], image_proj["t2i_v"]
+            )
+        else:
+            keys_pe = keys + key_pe
+            attn = t2i.tokens_to_image(queries + query_pe, keys_pe, keys)
         queries = self.norm2(queries + attn)
         queries = self.norm3(queries + self.mlp(queries))
 
         i2t = self.cross_attn_image_to_token
         q = queries + query_pe
-        attn = i2t.attend(proj["i2t_q"], i2t.k_proj(q), i2t.v_proj(queries))
-        keys = self.norm4(keys + attn)
+        if image_proj is not None:
+            updated = i2t.image_to_tokens(keys, image_proj["i2t_q"], q, queries, True)
+        else:
+            updated = i2t.image_to_tokens(keys, keys_pe, q, queries)
+        keys = self.norm4(updated)
         return queries, keys
 
 
@@ -131,20 +205,20 @@ class TwoWayTransformer(nn.Module):
 
     def forward(
         self,
-        image_embedding: Tensor,
+        image_tokens: Tensor,
         image_pe: Tensor,
         point_embedding: Tensor,
         image_cache: dict[str, Tensor] | None = None,
     ) -> tuple[Tensor, Tensor]:
-        """image_embedding, image_pe (B, C, h, w); point_embedding (B, N, C).
+        """image_tokens, image_pe (B, h*w, C) token-major (the official code takes (B, C, h, w)
+        and flattens it); point_embedding (B, N, C).
 
-        ``image_cache``: a dict owned by the caller for one (image embedding, dense prompt)
-        pair; the first block's prompt-independent projections are stored in it on the first
-        call and reused afterwards. Returns the tokens (B, N, C) and image tokens (B, h*w, C).
+        ``image_cache``: a dict owned by the caller for one ``image_tokens`` (image embedding
+        plus one dense prompt); the first block's prompt-independent projections are stored in
+        it on the first call and reused afterwards. Returns the tokens (B, N, C) and image tokens
+        (B, h*w, C).
         """
-        image_embedding = image_embedding.flatten(2).permute(0, 2, 1)
-        image_pe = image_pe.flatten(2).permute(0, 2, 1)
-        queries, keys = point_embedding, image_embedding
+        queries, keys = point_embedding, image_tokens
         for i, layer in enumerate(self.layers):
             proj = None
             if i == 0 and image_cache is not None:
@@ -153,6 +227,6 @@ class TwoWayTransformer(nn.Module):
                 proj = image_cache
             queries, keys = layer(queries, keys, point_embedding, image_pe, proj)
         q = queries + point_embedding
-        k = keys + image_pe
-        queries = self.norm_final_attn(queries + self.final_attn_token_to_image(q=q, k=k, v=keys))
+        attn = self.final_attn_token_to_image.tokens_to_image(q, keys + image_pe, keys)
+        queries = self.norm_final_attn(queries + attn)
         return queries, keys
