@@ -7,12 +7,16 @@ max abs difference relative to their scale).
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
+
 import numpy as np
 import pytest
 
 from samdesk.engine.predictor import Predictor
 from samdesk.model.testing import save_random_checkpoint
-from tests.support.official import official_predictor
+from tests.support.official import official_predictor, stand_ins
 
 PROMPTS = {
     "point": dict(point_coords=np.array([[120.0, 90.0]]), point_labels=np.array([1])),
@@ -168,3 +172,15 @@ def test_cuda_matches_official_on_the_cpu(tmp_path, monkeypatch):
     theirs.set_image(img)
     for name in ("point", "points+box"):
         assert_same(ours.predict(**PROMPTS[name]), theirs.predict(**PROMPTS[name]))
+
+
+@pytest.mark.parametrize("name", ["torchvision", "timm"])
+def test_stand_ins_for_the_official_packages_do_not_leak(name):
+    if name not in sys.modules and importlib.util.find_spec(name) is not None:
+        pytest.skip(f"the real {name} is installed; no stand-in is used")
+    assert name not in sys.modules  # other code in this process sees no fake package
+    with pytest.raises(ImportError):
+        importlib.import_module(name)
+    with stand_ins():
+        assert importlib.import_module(name) is sys.modules[name]
+    assert name not in sys.modules

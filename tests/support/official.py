@@ -11,14 +11,19 @@ This module installs tiny stand-ins for exactly those names before importing the
 * ``timm.models.layers.DropPath`` / ``to_2tuple`` / ``trunc_normal_`` and
   ``timm.models.registry.register_model``: only used while building TinyViT.
 
-A stand-in is installed only when the real package is missing.
+A stand-in is installed only when the real package is missing, and only while the two official
+packages are imported: they bind the names at import time, so the stand-ins are then removed from
+``sys.modules`` again and never seen by other code in the same process (an ``import torchvision``
+elsewhere fails as it would without this module; ``torch.onnx`` and others probe for it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 import types
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -122,35 +127,54 @@ def register_model(fn: Any) -> Any:
 def _module(name: str, **attrs: Any) -> types.ModuleType:
     mod = types.ModuleType(name)
     mod.__dict__.update(attrs)
-    sys.modules[name] = mod
     return mod
 
 
-def install_stand_ins() -> None:
-    """Make ``import torchvision`` / ``import timm`` find the stand-ins (if not installed)."""
-    if importlib.util.find_spec("torchvision") is None and "torchvision" not in sys.modules:
-        _module("torchvision")
-        _module("torchvision.transforms")
-        _module("torchvision.transforms.functional", resize=resize, to_pil_image=to_pil_image)
-        _module("torchvision.ops")
-        _module("torchvision.ops.boxes", batched_nms=batched_nms, box_area=box_area)
-    if importlib.util.find_spec("timm") is None and "timm" not in sys.modules:
-        _module("timm")
-        _module("timm.models")
-        _module(
+def _stand_in_modules() -> dict[str, types.ModuleType]:
+    """The stand-in modules for whichever of torchvision / timm is not installed."""
+    mods: dict[str, types.ModuleType] = {}
+    if "torchvision" not in sys.modules and importlib.util.find_spec("torchvision") is None:
+        functional = _module(
+            "torchvision.transforms.functional", resize=resize, to_pil_image=to_pil_image
+        )
+        boxes = _module("torchvision.ops.boxes", batched_nms=batched_nms, box_area=box_area)
+        mods["torchvision"] = _module("torchvision")
+        mods["torchvision.transforms"] = _module("torchvision.transforms", functional=functional)
+        mods["torchvision.transforms.functional"] = functional
+        mods["torchvision.ops"] = _module("torchvision.ops", boxes=boxes)
+        mods["torchvision.ops.boxes"] = boxes
+    if "timm" not in sys.modules and importlib.util.find_spec("timm") is None:
+        layers = _module(
             "timm.models.layers",
             DropPath=DropPath,
             to_2tuple=to_2tuple,
             trunc_normal_=trunc_normal_,
         )
-        _module("timm.models.registry", register_model=register_model)
+        registry = _module("timm.models.registry", register_model=register_model)
+        mods["timm"] = _module("timm")
+        mods["timm.models"] = _module("timm.models", layers=layers, registry=registry)
+        mods["timm.models.layers"] = layers
+        mods["timm.models.registry"] = registry
+    return mods
 
 
-install_stand_ins()
+@contextlib.contextmanager
+def stand_ins() -> Iterator[None]:
+    """``import torchvision`` / ``import timm`` find the stand-ins inside the block only."""
+    mods = _stand_in_modules()
+    sys.modules.update(mods)
+    try:
+        yield
+    finally:
+        for name in mods:
+            if sys.modules.get(name) is mods[name]:
+                del sys.modules[name]
 
-import mobile_sam  # noqa: E402
-import segment_anything  # noqa: E402
-from mobile_sam.modeling.tiny_vit_sam import TinyViT as OfficialTinyViT  # noqa: E402
+
+with stand_ins():
+    import mobile_sam
+    import segment_anything
+    from mobile_sam.modeling.tiny_vit_sam import TinyViT as OfficialTinyViT
 
 
 def _decoder_parts(pkg: Any, cfg: Any) -> dict[str, Any]:
