@@ -246,10 +246,10 @@ def _mlp_residual_int8_(x: torch.Tensor, int8: Int8Block) -> torch.Tensor:
         xs = flat[s : s + ROWS]
         acc, row_scale = int8.lin1.product(F.layer_norm(xs, (c,), weight, bias, int8.eps2))
         if int8.lin1.bias is not None:
-            hidden = F.gelu(acc.mul_(row_scale).add_(int8.lin1.bias))
+            torch.addcmul(int8.lin1.bias, acc, row_scale, out=acc)
         else:
-            hidden = F.gelu(acc.mul_(row_scale))
-        int8.lin2.add_to_(xs, hidden)
+            acc.mul_(row_scale)
+        int8.lin2.add_to_(xs, torch.ops.aten.gelu_(acc))
     return x
 
 
