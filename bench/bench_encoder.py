@@ -1,11 +1,12 @@
 """Image encoder speed: samdesk vs the official segment-anything vs ONNX Runtime, same weights.
 
 Builds a seeded random ViT-B (and MobileSAM TinyViT) in the official checkpoint layout, then
-times ``set_image`` of samdesk's Predictor (default precision and fp32), segment-anything's
-SamPredictor, and the official encoder exported to ONNX run by ONNX Runtime (fp32 and with int8
-dynamic quantisation, what X-AnyLabeling / AnyLabeling ship), all at the same thread count. Also
-reports how close samdesk's embedding and masks are to the official ones and the peak RSS of a
-process holding ViT-B with an image set.
+times ``set_image`` of samdesk's Predictor (fp32, int8, optionally bf16; the one "auto" picks on
+this CPU is marked), segment-anything's SamPredictor, and the official encoder exported to ONNX
+run by ONNX Runtime (fp32 and with int8 dynamic quantisation, what X-AnyLabeling / AnyLabeling
+ship), all at the same thread count. Every row also gives the embedding's relative error and the
+mask IoU against the official fp32 result (ONNX embeddings go through the official decoder), and
+the peak RSS of a process holding ViT-B at the default precision with an image set.
 
 Run on a quiet machine:  flock -x /tmp/samdesk-cpu.lock python bench/bench_encoder.py
 """
@@ -130,6 +131,47 @@ def onnx_times(encoder: torch.nn.Module, x: torch.Tensor, folder: Path, threads:
     return results
 
 
+#: Prompts as fractions of the image width and height.
+POINTS = [(0.2, 0.3), (0.5, 0.5), (0.78, 0.25), (0.3, 0.78), (0.68, 0.68)]
+BOX = (0.15, 0.2, 0.63, 0.68)
+
+
+def prompts(shape: tuple[int, ...]) -> tuple[list[np.ndarray], np.ndarray]:
+    """The benchmark's point prompts (each (1, 2)) and box (4,) in pixels of an image."""
+    h, w = shape[:2]
+    points = [np.array([[x * w, y * h]]) for x, y in POINTS]
+    return points, np.array(BOX) * np.array([w, h, w, h])
+
+
+def official_masks(theirs, features: torch.Tensor | None = None) -> list[np.ndarray]:
+    """Masks of the official decoder for the benchmark prompts, on the official embedding of the
+    current image or on ``features`` (an embedding from another encoder)."""
+    saved = theirs.features
+    if features is not None:
+        theirs.features = features
+    points, box = prompts(theirs.original_size)
+    try:
+        out = [theirs.predict(p, np.array([1]))[0] for p in points]
+        out.append(theirs.predict(box=box)[0])
+    finally:
+        theirs.features = saved
+    return out
+
+
+def agreement(masks: list[np.ndarray], reference: list[np.ndarray]) -> tuple[float, float]:
+    """(mean, min) IoU over every mask of every prompt."""
+    pairs = zip(np.concatenate(masks), np.concatenate(reference), strict=True)
+    ious = [iou(m, r) for m, r in pairs]
+    return float(np.mean(ious)), float(np.min(ious))
+
+
+def ours_masks(predictor: Predictor) -> list[np.ndarray]:
+    points, box = prompts(predictor.original_size)
+    out = [predictor.predict(p, np.array([1]))[0] for p in points]
+    out.append(predictor.predict(box=box)[0])
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -139,7 +181,17 @@ def main() -> int:
     parser.add_argument("--official-repeats", type=int, default=2)
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime figures")
     parser.add_argument("--no-mobile", action="store_true", help="skip MobileSAM")
+    parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS probe")
     parser.add_argument("--bf16", action="store_true", help="also time precision='bf16'")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="a real SAM ViT checkpoint (sam_vit_b_01ec64.pth, ...) instead of random weights",
+    )
+    parser.add_argument(
+        "--image", type=Path, help="an image file instead of the synthetic scene (RGB, any size)"
+    )
     parser.add_argument("--rss-probe", metavar="CKPT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_probe:
@@ -150,82 +202,107 @@ def main() -> int:
     from tests.support.official import official_predictor
 
     torch.set_num_threads(args.threads)
-    image = scene(1024, 1024)
-    print(f"torch {torch.__version__}, {args.threads} threads, image 1024x1024, random weights")
+    if args.image is not None:
+        from PIL import Image
+
+        image = np.asarray(Image.open(args.image).convert("RGB"))
+    else:
+        image = scene(1024, 1024)
+    weights = args.checkpoint.name if args.checkpoint is not None else "random weights"
+    print(
+        f"torch {torch.__version__}, {args.threads} threads, image "
+        f"{image.shape[1]}x{image.shape[0]}, {weights}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        ckpt = save_random_checkpoint(folder / "sam_vit_b.pth", "vit_b", seed=0)
-        ours = Predictor.from_checkpoint(ckpt, device="cpu", hash_cache_dir=folder)
-        ours_fp32 = Predictor.from_checkpoint(
-            ckpt, device="cpu", precision="fp32", hash_cache_dir=folder
+        ckpt = args.checkpoint or save_random_checkpoint(
+            folder / "sam_vit_b.pth", "vit_b", seed=args.seed
         )
+        default = Predictor.from_checkpoint(ckpt, device="cpu", hash_cache_dir=folder)
+        print(f"precision='auto' resolves to {default.precision!r} on this CPU")
+        precisions = ["fp32", "int8"] + (["bf16"] if args.bf16 else [])
         theirs = official_predictor(ckpt)
-        rows: dict[str, list[float]] = {}
-        rows[f"samdesk ({ours.precision}, default)"] = timed(
-            lambda: ours.set_image(image), args.repeats
-        )
-        if ours.precision != "fp32":
-            rows["samdesk fp32"] = timed(lambda: ours_fp32.set_image(image), args.repeats)
-        if ours.precision != "bf16" and args.bf16:
-            ours_bf16 = Predictor.from_checkpoint(
-                ckpt, device="cpu", precision="bf16", hash_cache_dir=folder
+        theirs.set_image(image)
+        reference_masks = official_masks(theirs)
+        reference = theirs.features.clone()
+
+        # name -> (times, embedding relative error, (mean IoU, min IoU))
+        rows: dict[str, tuple[list[float], float, tuple[float, float]]] = {}
+        for precision in precisions:
+            ours = Predictor.from_checkpoint(
+                ckpt, device="cpu", precision=precision, hash_cache_dir=folder
             )
-            rows["samdesk bf16 (autocast)"] = timed(
-                lambda: ours_bf16.set_image(image), args.repeats
-            )
-        rows["segment-anything (official fp32)"] = timed(
-            lambda: theirs.set_image(image), args.official_repeats
+            label = f"samdesk {ours.precision}"
+            if ours.precision == default.precision:
+                label += " (auto)"
+            if ours.precision != precision:
+                label += f" [{precision} unavailable]"
+            times = timed(lambda p=ours: p.set_image(image), args.repeats)
+            emb = ours.get_image_embedding()
+            rel = float((emb - reference).norm() / reference.norm())
+            rows[label] = (times, rel, agreement(ours_masks(ours), reference_masks))
+            del ours
+        rows["segment-anything (official fp32)"] = (
+            timed(lambda: theirs.set_image(image), args.official_repeats),
+            0.0,
+            (1.0, 1.0),
         )
         if not args.no_onnx:
             x, _ = preprocess(image, "sam")
-            for name, (times, _) in onnx_times(
+            for name, (times, session) in onnx_times(
                 theirs.model.image_encoder, x, folder, args.threads, args.repeats
             ).items():
-                rows[name] = times
-        official = statistics.median(rows["segment-anything (official fp32)"])
-        print("\nViT-B set_image (1024x1024):")
-        for name, times in rows.items():
+                emb = torch.from_numpy(session.run(None, {"x": x.numpy()})[0])
+                rel = float((emb - reference).norm() / reference.norm())
+                theirs.set_image(image)
+                masks = official_masks(theirs, emb)
+                rows[name] = (times, rel, agreement(masks, reference_masks))
+        official = statistics.median(rows["segment-anything (official fp32)"][0])
+        print(
+            f"\n{default.name} set_image; error and IoU against the official fp32 result "
+            f"({len(reference_masks) * 3} masks: {len(POINTS)} points + a box, 3 masks each):"
+        )
+        header = f"{'median':>9s}  {'':17s}  {'ratio':>13s}  {'emb. error':>10s}  IoU mean/min"
+        print(f"  {'':36s} {header}")
+        for name, (times, rel, (mean_iou, min_iou)) in rows.items():
             print(
                 f"  {name:36s} {fmt(times)}   {statistics.median(times) / official:5.2f}x official"
+                f"  {rel:10.2e}  {mean_iou:.4f} / {min_iou:.4f}"
             )
 
-        # agreement with the official fp32 result on the same image and prompts
-        ours.set_image(image)
-        emb, ref = ours.get_image_embedding(), theirs.features
-        rel = float((emb - ref).norm() / ref.norm())
-        points = [(200.0, 300.0), (512.0, 512.0), (800.0, 250.0), (300.0, 800.0), (700.0, 700.0)]
-        ious = []
-        for px, py in points:
-            a = ours.predict(np.array([[px, py]]), np.array([1]))[0]
-            b = theirs.predict(np.array([[px, py]]), np.array([1]))[0]
-            ious += [iou(m, o) for m, o in zip(a, b, strict=True)]
-        print(
-            f"  embedding relative error vs official: {rel:.2e}; mask IoU mean {np.mean(ious):.4f}"
-            f" min {np.min(ious):.4f} ({len(ious)} masks)"
-        )
-
-        probe = subprocess.run(
-            [sys.executable, __file__, "--rss-probe", str(ckpt), "--threads", str(args.threads)],
-            capture_output=True,
-            text=True,
-            check=False,
-            env=dict(os.environ),
-        )
-        if probe.returncode == 0:
-            peak = json.loads(probe.stdout.strip().splitlines()[-1])["peak_rss_mb"]
-            print(f"  peak RSS, ViT-B loaded + image set + one click: {peak:.0f} MB")
-        else:
-            print(f"  (RSS probe failed: {probe.stderr.strip()[-300:]})")
+        if not args.no_rss:
+            command = [sys.executable, __file__, "--rss-probe", str(ckpt)]
+            probe = subprocess.run(
+                [*command, "--threads", str(args.threads)],
+                capture_output=True,
+                text=True,
+                check=False,
+                env=dict(os.environ),
+            )
+            if probe.returncode == 0:
+                peak = json.loads(probe.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+                print(
+                    f"  peak RSS, ViT-B loaded ({default.precision}) + image set + one click: "
+                    f"{peak:.0f} MB"
+                )
+            else:
+                print(f"  (RSS probe failed: {probe.stderr.strip()[-300:]})")
 
         if not args.no_mobile:
-            mckpt = save_random_checkpoint(folder / "mobile_sam.pt", "tiny_vit", seed=0)
+            mckpt = save_random_checkpoint(folder / "mobile_sam.pt", "tiny_vit", seed=args.seed)
             m_ours = Predictor.from_checkpoint(mckpt, device="cpu", hash_cache_dir=folder)
             m_theirs = official_predictor(mckpt)
             mine = timed(lambda: m_ours.set_image(image), args.repeats)
             off = timed(lambda: m_theirs.set_image(image), args.repeats)
-            print("\nMobileSAM (TinyViT) set_image (1024x1024):")
+            m_ref = m_theirs.features
+            rel = float((m_ours.get_image_embedding() - m_ref).norm() / m_ref.norm())
+            mean_iou, min_iou = agreement(ours_masks(m_ours), official_masks(m_theirs))
+            print(f"\nMobileSAM (TinyViT) set_image (1024x1024), samdesk {m_ours.precision}:")
             ratio = statistics.median(mine) / statistics.median(off)
-            print(f"  {'samdesk':36s} {fmt(mine)}   {ratio:5.2f}x official")
+            print(
+                f"  {'samdesk':36s} {fmt(mine)}   {ratio:5.2f}x official  {rel:10.2e}  "
+                f"{mean_iou:.4f} / {min_iou:.4f}"
+            )
             print(f"  {'mobile_sam (official)':36s} {fmt(off)}")
     return 0
 

@@ -50,3 +50,21 @@ def test_image_to_tokens_equals_plain_attention_plus_residual(attention, batch):
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(got_projected, want, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(residual, before, rtol=0, atol=0)  # left alone
+
+
+def test_positional_encoding_as_a_second_product_and_in_place_update(attention):
+    gen = torch.Generator().manual_seed(20)
+    tokens = torch.randn(1, 5, 64, generator=gen)
+    image = torch.randn(1, 300, 64, generator=gen)
+    pe = torch.randn(1, 300, 64, generator=gen)
+    with torch.inference_mode():
+        want_t2i = attention(tokens, image + pe, image)
+        got_t2i = attention.tokens_to_image(tokens, image, image, pe)
+        want_i2t = image + attention(image + pe, tokens, tokens)
+        residual = image.clone()
+        got_i2t = attention.image_to_tokens(
+            residual, image, tokens, tokens, image_q_pe=pe, in_place=True
+        )
+    torch.testing.assert_close(got_t2i, want_t2i, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got_i2t, want_i2t, rtol=1e-5, atol=1e-5)
+    assert got_i2t.data_ptr() == residual.data_ptr()  # no new image-sized tensor

@@ -83,21 +83,16 @@ class Attention(nn.Module):
         x: torch.Tensor,
         on_chunk: StepCallback | None = None,
         workspace: Workspace | None = None,
-        qkv_int8: QLinear | None = None,
     ) -> torch.Tensor:
         """Attention without the output projection: (B, H, W, C) -> (B, H, W, C).
 
         ``workspace`` lends the two large qkv buffers (about 40 MB each for ViT-B) so that
         they are allocated once per image instead of once per block: fresh allocations that
         large are page-faulted in by the OS every time, which costs as much as the work.
-        ``qkv_int8`` computes the qkv projection in int8 instead (``x`` already divided by its
-        smoothing factors), writing each group of tokens straight into the per-head layout.
         """
         b, h, w, c = x.shape
         heads = self.num_heads
-        if qkv_int8 is not None:
-            q, k, v = _qkv_int8(qkv_int8, x, heads, workspace).unbind(0)
-        elif workspace is None or torch.is_autocast_enabled(x.device.type):
+        if workspace is None or torch.is_autocast_enabled(x.device.type):
             qkv = self.qkv(x).reshape(b, h * w, 3, heads, -1).permute(2, 0, 3, 1, 4)
             q, k, v = qkv.reshape(3, b * heads, h * w, -1).unbind(0)
         else:
@@ -117,30 +112,6 @@ class Attention(nn.Module):
         else:
             out = _ATTENTION[self.impl](q, k, v, self.scale, rel_pos, (h, w))
         return out.view(b, self.num_heads, h, w, -1).permute(0, 2, 3, 1, 4).reshape(b, h, w, -1)
-
-
-def _qkv_int8(
-    qkv: QLinear, x: torch.Tensor, heads: int, workspace: Workspace | None
-) -> torch.Tensor:
-    """int8 qkv projection of (B, H, W, C) -> (3, B * heads, H * W, C / heads) float32."""
-    b, h, w, c = x.shape
-    n = h * w
-    shape = (3, b * heads, n, c // heads)
-    split = workspace.get("qkv_heads", shape, x) if workspace is not None else x.new_empty(shape)
-    dest = split.view(3, b, heads, n, -1)
-    rows = x.reshape(b, n, c)
-    bias = None if qkv.bias is None else qkv.bias.view(3, heads, 1, -1)
-    for i in range(b):
-        for s in range(0, n, ROWS):
-            e = min(n, s + ROWS)
-            acc, row_scale = qkv.product(rows[i, s:e])
-            acc_heads = acc.view(e - s, 3, heads, -1).permute(1, 2, 0, 3)
-            scale = row_scale.view(1, 1, e - s, 1)
-            if bias is None:
-                torch.mul(acc_heads, scale, out=dest[:, i, :, s:e])
-            else:
-                torch.addcmul(bias, acc_heads, scale, out=dest[:, i, :, s:e])
-    return split
 
 
 def window_partition(x: torch.Tensor, window: int) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -192,31 +163,25 @@ class Block(nn.Module):
         ``int8``: run the four linears in int8 (:mod:`samdesk.model.int8`); attention, norms
         and the residual stream stay float32.
         """
-        c = x.shape[-1]
-        if int8 is None:
-            h = self.norm1(x)
-        else:  # the smoothed layer norm feeds the int8 qkv projection
-            h = F.layer_norm(x, (c,), int8.norm1[0], int8.norm1[1], int8.eps1)
-        qkv_int8 = None if int8 is None else int8.qkv
+        if int8 is not None:
+            return _forward_int8(self, x, on_chunk, workspace, int8)
+        h = self.norm1(x)
         if self.window_size > 0:
             height, width = h.shape[1], h.shape[2]
             h, pad_hw = window_partition(h, self.window_size)
-            h = self.attn.attend(h, None, workspace, qkv_int8)  # windows: too short to report
+            h = self.attn.attend(h, None, workspace)  # windows: too short to report heads
             # the projection is per token, so it runs after dropping the padding tokens
             h = window_unpartition(h, self.window_size, pad_hw, (height, width))
         else:
-            h = self.attn.attend(h, on_chunk, workspace, qkv_int8)
+            h = self.attn.attend(h, on_chunk, workspace)
+        c = x.shape[-1]
         proj = self.attn.proj
-        if int8 is not None:
-            int8.proj.add_to_(x.view(-1, c), h.reshape(-1, c))
-        elif not torch.is_autocast_enabled(x.device.type):  # x += proj(h) inside the product
+        if not torch.is_autocast_enabled(x.device.type):  # x += proj(h) inside the product
             x.view(-1, c).addmm_(h.reshape(-1, c), proj.weight.t()).add_(proj.bias)
         else:  # autocast: the product comes back in the lower precision
             x.add_(proj(h).to(x.dtype))
         if on_chunk is not None:  # a step between attention and MLP as well
             on_chunk()
-        if int8 is not None:
-            return _mlp_residual_int8_(x, int8)
         return self._mlp_residual_(x)
 
     def _mlp_residual_(self, x: torch.Tensor) -> torch.Tensor:
@@ -235,6 +200,97 @@ class Block(nn.Module):
             else:  # autocast: the product comes back in the lower precision
                 xs.add_(lin2(hidden).to(xs.dtype))
         return x
+
+
+def _forward_int8(
+    block: Block,
+    x: torch.Tensor,
+    on_chunk: StepCallback | None,
+    workspace: Workspace | None,
+    int8: Int8Block,
+) -> torch.Tensor:
+    """:meth:`Block.forward` with the four linears in int8; (B, H, W, C) -> same, in place.
+
+    Windows are read straight out of the token grid (no padded, partitioned copy) and the
+    attention output is put back in token order with one copy, so the int8 path moves about
+    four fewer (H, W, C) tensors through memory per windowed block than the float path.
+    """
+    b, height, width, c = x.shape
+    attn = block.attn
+    heads, ws = attn.num_heads, block.window_size
+    h = F.layer_norm(x, (c,), int8.norm1[0], int8.norm1[1], int8.eps1)  # smoothed norm
+    if ws > 0:
+        nh, nw = -(-height // ws), -(-width // ws)
+        groups = [
+            h[i, y * ws : (y + 1) * ws, z * ws : (z + 1) * ws]
+            for i in range(b)
+            for y in range(nh)
+            for z in range(nw)
+        ]
+        size = (ws, ws)
+    else:
+        groups = list(h)
+        size = (height, width)
+    q, k, v = _qkv_int8(int8.qkv, groups, size, heads, workspace).unbind(0)
+    rel_pos = (attn.rel_pos_h, attn.rel_pos_w)
+    out = blocked_attention(q, k, v, attn.scale, rel_pos, size, on_chunk if ws == 0 else None)
+    hd = c // heads
+    if ws > 0:  # (windows * heads, ws * ws, hd) -> token grid, padding cropped
+        shape = (b, nh * ws, nw * ws, c)
+        merged = workspace.get("merged", shape, x) if workspace is not None else x.new_empty(shape)
+        merged.view(b, nh, ws, nw, ws, heads, hd).copy_(
+            out.view(b, nh, nw, heads, ws, ws, hd).permute(0, 1, 4, 2, 5, 3, 6)
+        )
+        merged = merged[:, :height, :width]
+    else:
+        merged = out.view(b, heads, height, width, hd).permute(0, 2, 3, 1, 4).reshape(x.shape)
+    step = max(1, ROWS // width)  # whole rows of tokens, about ROWS tokens per product
+    for i in range(b):
+        for r in range(0, height, step):
+            int8.proj.add_rows_(x[i, r : r + step].view(-1, c), merged[i, r : r + step])
+    if on_chunk is not None:
+        on_chunk()
+    return _mlp_residual_int8_(x, int8)
+
+
+def _qkv_int8(
+    qkv: QLinear,
+    groups: list[torch.Tensor],
+    size: tuple[int, int],
+    heads: int,
+    workspace: Workspace | None,
+) -> torch.Tensor:
+    """int8 qkv projection of token groups (windows or whole images), each an (h, w, C) view
+    of up to ``size`` tokens -> (3, groups * heads, size[0] * size[1], C / heads) float32.
+
+    A window at the image edge that is smaller than ``size`` is padded with zero tokens, as the
+    official code pads the normed tokens (their keys and values are the bias).
+    """
+    like = groups[0]
+    c = like.shape[-1]
+    n = size[0] * size[1]
+    shape = (3, len(groups) * heads, n, c // heads)
+    split = (
+        workspace.get("qkv_heads", shape, like) if workspace is not None else like.new_empty(shape)
+    )
+    dest = split.view(3, len(groups), heads, n, -1)
+    bias = None if qkv.bias is None else qkv.bias.view(3, heads, 1, -1)
+    for g, tokens in enumerate(groups):
+        if tokens.shape[:2] != size:
+            tile = tokens.new_zeros(*size, c)
+            tile[: tokens.shape[0], : tokens.shape[1]] = tokens
+            tokens = tile
+        rows = tokens.reshape(n, c) if n > ROWS else tokens  # a whole image: a view
+        for s in range(0, n, ROWS):
+            e = min(n, s + ROWS)
+            acc, row_scale = qkv.product(rows[s:e] if n > ROWS else rows)
+            acc_heads = acc.view(e - s, 3, heads, -1).permute(1, 2, 0, 3)
+            scale = row_scale.view(1, 1, e - s, 1)
+            if bias is None:
+                torch.mul(acc_heads, scale, out=dest[:, g, :, s:e])
+            else:
+                torch.addcmul(bias, acc_heads, scale, out=dest[:, g, :, s:e])
+    return split
 
 
 def _mlp_residual_int8_(x: torch.Tensor, int8: Int8Block) -> torch.Tensor:

@@ -106,17 +106,20 @@ def quantize_rows(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-row symmetric quantisation of (M, K) float32: uint8 codes with zero point 128 and
     (M, 1) float32 scales, ``x ~ (q - 128) * scale``. ``offset``: :func:`rounding_offset` (K,).
+    ``x`` may also be (..., K), any strides (e.g. a window cut out of an image of tokens): the
+    rows are its leading positions in order, and the codes come back contiguous, (M, K).
 
     A row of zeros gets codes 128; a row with NaN or infinity gets a NaN or infinite scale, so
     the product's row is not finite either. (Measured: max(amax, -amin) and a (K,) offset are
     several times faster than ``linalg.vector_norm(inf)`` and a 0-dim offset.)
     """
+    k = x.shape[-1]
     if offset is None:
-        offset = rounding_offset(x.shape[1])
-    amax = torch.maximum(x.amax(dim=1, keepdim=True), x.amin(dim=1, keepdim=True).neg_())
+        offset = rounding_offset(k)
+    amax = torch.maximum(x.amax(dim=-1, keepdim=True), x.amin(dim=-1, keepdim=True).neg_())
     inv = torch.reciprocal(amax.clamp_min(_TINY)).mul_(127.0)
     codes = torch.addcmul(offset, x, inv).to(torch.uint8)
-    return codes, amax.div_(127.0)
+    return codes.view(-1, k), amax.div_(127.0).view(-1, 1)
 
 
 def reference_product(
@@ -152,8 +155,9 @@ class QLinear:
         self._offset = rounding_offset(self.in_features)
 
     def product(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Unscaled product of a few rows: (M, K) float32 -> ((M, N) float32, (M, 1) scales);
-        ``y = product * scales + bias``. Keep M around :data:`ROWS` so the result stays cached."""
+        """Unscaled product of a few rows: (M, K) (or (..., K), see :func:`quantize_rows`)
+        float32 -> ((M, N) float32, (M, 1) scales); ``y = product * scales + bias``. Keep M
+        around :data:`ROWS` so the result stays in the cache."""
         codes, row_scale = quantize_rows(x, self._offset)
         acc = torch.ops.onednn.qlinear_pointwise(
             codes, 1.0, int(_OFFSET), self.packed, self.weight_scale, self._zero_points,
@@ -175,10 +179,14 @@ class QLinear:
     def add_to_(self, residual: torch.Tensor, x: torch.Tensor) -> None:
         """``residual += x @ weight.T + bias`` in place; residual (M, N), x (M, K)."""
         for s in range(0, x.shape[0], ROWS):
-            acc, row_scale = self.product(x[s : s + ROWS])
-            part = residual[s : s + ROWS].addcmul_(acc, row_scale)
-            if self.bias is not None:
-                part.add_(self.bias)
+            self.add_rows_(residual[s : s + ROWS], x[s : s + ROWS])
+
+    def add_rows_(self, residual: torch.Tensor, x: torch.Tensor) -> None:
+        """The same for one block of rows: residual (M, N), x (M, K) or (..., K) with M rows."""
+        acc, row_scale = self.product(x)
+        residual.addcmul_(acc, row_scale)
+        if self.bias is not None:
+            residual.add_(self.bias)
 
 
 def smoothing_factors(norm_weight: torch.Tensor, norm_bias: torch.Tensor) -> torch.Tensor | None:

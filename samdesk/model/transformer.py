@@ -57,15 +57,21 @@ class Attention(nn.Module):
         b, _, n, _ = out.shape
         return self.out_proj(out.transpose(1, 2).reshape(b, n, self.internal_dim))
 
-    def tokens_to_image(self, tokens: Tensor, image_k: Tensor, image_v: Tensor) -> Tensor:
-        """``self(tokens, image_k, image_v)`` for few tokens (B, Nt, C) and many image tokens
-        (B, N, C), without projecting the image tokens. -> (B, Nt, C)."""
+    def tokens_to_image(
+        self, tokens: Tensor, image_k: Tensor, image_v: Tensor, image_k_pe: Tensor | None = None
+    ) -> Tensor:
+        """``self(tokens, image_k + image_k_pe, image_v)`` for few tokens (B, Nt, C) and many
+        image tokens (B, N, C), without projecting the image tokens (nor adding the positional
+        encoding to them: its scores are a second product). -> (B, Nt, C)."""
         b, nt, c = tokens.shape
         heads = self.num_heads
         d = self.internal_dim // heads
         q = self.q_proj(tokens).view(b, nt, heads, d).transpose(1, 2)  # (B, H, Nt, d)
         folded = torch.matmul(q * d**-0.5, self.k_proj.weight.view(heads, d, c))  # (B,H,Nt,C)
-        scores = torch.matmul(folded.view(b, heads * nt, c), image_k.transpose(1, 2))
+        folded = folded.view(b, heads * nt, c)
+        scores = torch.matmul(folded, image_k.transpose(1, 2))
+        if image_k_pe is not None:
+            scores.baddbmm_(folded, image_k_pe.transpose(1, 2).expand(b, c, -1))
         probs = torch.softmax(scores, dim=-1)  # (B, H * Nt, N)
         mixed = torch.matmul(probs, image_v).view(b, heads, nt, c)
         out = torch.matmul(mixed, self.v_proj.weight.view(heads, d, c).transpose(1, 2))
@@ -79,10 +85,14 @@ class Attention(nn.Module):
         tokens_k: Tensor,
         tokens_v: Tensor,
         projected: bool = False,
+        image_q_pe: Tensor | None = None,
+        in_place: bool = False,
     ) -> Tensor:
         """``residual + self(image_q, tokens_k, tokens_v)`` (B, N, C) for many image tokens and
         few prompt tokens (the residual add is part of the last product). ``image_q`` is
-        (B, N, C), or (B, N, internal_dim) already through ``q_proj`` when ``projected``."""
+        (B, N, C) (plus ``image_q_pe``, whose scores are a second product), or (B, N,
+        internal_dim) already through ``q_proj`` when ``projected``. ``in_place``: accumulate
+        into ``residual`` itself (it must not be needed afterwards)."""
         b, nt, c = tokens_k.shape
         heads = self.num_heads
         d = self.internal_dim // heads
@@ -101,11 +111,15 @@ class Attention(nn.Module):
             fold = torch.matmul(k.transpose(2, 3), weight_q).view(b, heads * nt, c)
             bias = torch.matmul(k.transpose(2, 3), self.q_proj.bias.view(heads, d, 1))
             scores = torch.baddbmm(bias.view(b, heads * nt, 1), fold, image_q.transpose(1, 2))
+            if image_q_pe is not None:
+                scores.baddbmm_(fold, image_q_pe.transpose(1, 2).expand(b, c, -1))
         n = image_q.shape[1]
         probs = torch.softmax(scores.view(b, heads, nt, n), dim=2)  # k carries the 1/sqrt(d)
         weight_o = self.out_proj.weight.view(c, heads, d).permute(1, 2, 0)  # (H, d, C)
         values = torch.matmul(v, weight_o).add_(self.out_proj.bias / heads)  # (B, H, Nt, C)
         probs_t = probs.view(b, heads * nt, n).transpose(1, 2)
+        if in_place:
+            return residual.baddbmm_(probs_t, values.view(b, heads * nt, c))
         return torch.baddbmm(residual, probs_t, values.view(b, heads * nt, c))
 
 
@@ -167,7 +181,8 @@ class TwoWayAttentionBlock(nn.Module):
                 t2i.q_proj(queries + query_pe), image_proj["t2i_k"], image_proj["t2i_v"]
             )
         else:
-            keys_pe = keys + key_pe
+            keys_pe = keys + key_pe  # one pass, shared by both attentions (measured faster than
+            # a second product with the positional encoding in each)
             attn = t2i.tokens_to_image(queries + query_pe, keys_pe, keys)
         queries = self.norm2(queries + attn)
         queries = self.norm3(queries + self.mlp(queries))
@@ -176,8 +191,8 @@ class TwoWayAttentionBlock(nn.Module):
         q = queries + query_pe
         if image_proj is not None:
             updated = i2t.image_to_tokens(keys, image_proj["i2t_q"], q, queries, True)
-        else:
-            updated = i2t.image_to_tokens(keys, keys_pe, q, queries)
+        else:  # keys are this call's own (not the cached image): updated in place
+            updated = i2t.image_to_tokens(keys, keys_pe, q, queries, in_place=True)
         keys = self.norm4(updated)
         return queries, keys
 
