@@ -68,3 +68,31 @@ def test_positional_encoding_as_a_second_product_and_in_place_update(attention):
     torch.testing.assert_close(got_t2i, want_t2i, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(got_i2t, want_i2t, rtol=1e-5, atol=1e-5)
     assert got_i2t.data_ptr() == residual.data_ptr()  # no new image-sized tensor
+
+
+def test_mask_prompt_as_features_equals_dense_embedding_with_and_without_cache():
+    from samdesk.model.sam import build_sam
+    from samdesk.model.testing import SMALL_CONFIG, random_sam_state_dict
+
+    model = build_sam(SMALL_CONFIG)
+    model.load_state_dict(random_sam_state_dict(SMALL_CONFIG, seed=4))
+    model = model.prepare_for_inference()
+    pe, dec = model.prompt_encoder, model.mask_decoder
+    gen = torch.Generator().manual_seed(5)
+    image = torch.randn(1, 256, 64, 64, generator=gen)
+    points = (torch.rand(1, 2, 2, generator=gen) * 1000, torch.tensor([[1, 0]]))
+    cache: dict[str, torch.Tensor] = {}
+    with torch.inference_mode():
+        for call in range(3):  # mask, plain, mask again: the cache serves both kinds
+            mask = torch.randn(1, 1, 256, 256, generator=gen) * 3
+            sparse, dense = pe(points, None, mask if call != 1 else None)
+            want = dec(image, pe.get_dense_pe(), sparse, dense, multimask_output=True)
+            if call == 1:
+                got = dec(image, pe.get_dense_pe(), sparse, dense, True, image_cache=cache)
+            else:
+                feats = pe.mask_features(mask)
+                assert feats[0].shape == (1, 64 * 64, 16)
+                got = dec(image, pe.get_dense_pe(), sparse, None, True, cache, False, feats)
+            for a, b in zip(got, want, strict=True):
+                torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    assert {"base_t2i_k", "base_t2i_v", "base_i2t_q", "src", "t2i_k"} <= cache.keys()

@@ -315,17 +315,19 @@ class Predictor:
             if prompt.mask_input is not None:
                 masks_in = torch.as_tensor(prompt.mask_input, device=dev)[None]
             pe = self.model.prompt_encoder
-            sparse, dense = pe(points=points, boxes=boxes, masks=masks_in)
+            # a mask prompt goes to the decoder as its 16 features per token (ADR 0018)
+            sparse, dense = pe(points=points, boxes=boxes, masks=None)
             low_res, iou = self.model.mask_decoder(
                 image_embeddings=self._features,
                 image_pe=pe.get_dense_pe(),
                 sparse_prompt_embeddings=sparse,
                 dense_prompt_embeddings=dense,
                 multimask_output=bool(multimask_output),
-                # the image's token-major copies are reused while the image stays the same,
-                # the first decoder block's image projections while the dense prompt does too
+                # the image's token-major copies and first-block projections are reused while
+                # the image stays the same
                 image_cache=self._decoder_cache,
                 dense_cached=masks_in is None,
+                mask_features=None if masks_in is None else pe.mask_features(masks_in),
             )
             low_np = low_res[0].float().cpu().numpy()
             masks = postprocess_numpy(

@@ -14,6 +14,10 @@ from torch import nn
 from samdesk.model.common import LayerNorm2d
 from samdesk.model.transformer import TwoWayTransformer
 
+#: A mask prompt before the prompt encoder's last 1x1 convolution: features (B, h*w, k)
+#: token-major, that convolution's weight (C, k) and bias (C,).
+MaskFeatures = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
 
 class MLP(nn.Module):
     """``num_layers`` Linear layers with ReLU in between (official name ``layers``)."""
@@ -69,17 +73,24 @@ class MaskDecoder(nn.Module):
         image_embeddings: torch.Tensor,
         image_pe: torch.Tensor,
         sparse_prompt_embeddings: torch.Tensor,
-        dense_prompt_embeddings: torch.Tensor,
+        dense_prompt_embeddings: torch.Tensor | None,
         multimask_output: bool,
         image_cache: dict[str, torch.Tensor] | None = None,
         dense_cached: bool = True,
+        mask_features: MaskFeatures | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Low-res logits (B, C, 256, 256) and predicted IoU (B, C); C = 3 or 1.
 
         ``image_cache``: a dict the caller keeps for one image embedding (and positional
         encoding). The token-major copies of both are kept in it; when ``dense_cached`` (the
         dense prompt is the same on every call: no mask input) also the image plus dense prompt
-        and the first transformer block's projections of it (see :class:`TwoWayTransformer`).
+        and the first transformer block's projections of it; and, once a mask prompt comes,
+        those projections of the image alone.
+
+        ``mask_features``: a mask prompt as :meth:`PromptEncoder.mask_features` gives it, used
+        instead of ``dense_prompt_embeddings``: its dense embedding is ``features @ W.T + b``
+        per token, a rank-16 change, so the first block's projections of the image plus mask
+        are the image's cached ones plus a 16-wide product each (ADR 0018).
         """
         first, last = (1, self.num_mask_tokens) if multimask_output else (0, 1)
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
@@ -96,15 +107,33 @@ class MaskDecoder(nn.Module):
         if n > 1:
             image_tokens = torch.repeat_interleave(image_tokens, n, dim=0)
             pos_src = torch.repeat_interleave(pos_src, n, dim=0)
-        block_cache = image_cache if image_cache is not None and dense_cached else None
-        if block_cache is not None and "src" in block_cache:
-            src = block_cache["src"]
+        first_block = self.transformer.layers[0]
+        proj: dict[str, torch.Tensor] | None = None
+        if mask_features is not None:
+            feats, weight, bias = mask_features  # (B, N, k), (C, k), (C,)
+            src = torch.baddbmm(image_tokens + bias, feats, weight.t().expand(n, -1, -1))
+            if image_cache is not None and n == 1:
+                if "base_t2i_k" not in cache:
+                    base = first_block.image_projections(image_tokens, pos_src)
+                    cache.update({f"base_{name}": value for name, value in base.items()})
+                proj = {}
+                for name, linear in first_block.projection_weights().items():
+                    folded = linear.weight @ weight  # (internal, k)
+                    shift = cache[f"base_{name}"] + linear.weight @ bias
+                    proj[name] = torch.baddbmm(shift, feats, folded.t()[None])
+            own_keys = True
+        elif image_cache is not None and dense_cached and n == 1:
+            if "src" not in cache:
+                cache["src"] = torch.add(image_tokens, dense_prompt_embeddings.flatten(2).mT)
+                cache.update(first_block.image_projections(cache["src"], pos_src))
+            src = cache["src"]
+            proj = {name: cache[name] for name in ("t2i_k", "t2i_v", "i2t_q")}
+            own_keys = False
         else:
             src = torch.add(image_tokens, dense_prompt_embeddings.flatten(2).transpose(1, 2))
-            if block_cache is not None:
-                block_cache["src"] = src
+            own_keys = True
 
-        hs, src = self.transformer(src, pos_src, tokens, block_cache)
+        hs, src = self.transformer(src, pos_src, tokens, proj, own_keys)
         iou_token_out = hs[:, 0, :]
         mask_tokens_out = hs[:, 1 : 1 + self.num_mask_tokens, :]
 

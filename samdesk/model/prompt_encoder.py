@@ -103,11 +103,13 @@ class PromptEncoder(nn.Module):
             points = torch.cat([points, padding_point], dim=1)
             labels = torch.cat([labels, padding_label], dim=1)
         emb = self.pe_layer.forward_with_coords(points, self.input_image_size)
-        emb[labels == -1] = 0.0
-        emb[labels == -1] += self.not_a_point_embed.weight
-        emb[labels == 0] += self.point_embeddings[0].weight
-        emb[labels == 1] += self.point_embeddings[1].weight
-        return emb
+        # the official masked in-place updates, as three selects (no boolean indexing: that is
+        # a nonzero + index_put per line, most of this function's time in a click)
+        label = labels[..., None]
+        zero = emb.new_zeros(())
+        emb = torch.where(label == -1, self.not_a_point_embed.weight, emb)
+        emb = emb + torch.where(label == 0, self.point_embeddings[0].weight, zero)
+        return emb + torch.where(label == 1, self.point_embeddings[1].weight, zero)
 
     def _embed_boxes(self, boxes: torch.Tensor) -> torch.Tensor:
         coords = (boxes + 0.5).reshape(-1, 2, 2)
@@ -115,6 +117,19 @@ class PromptEncoder(nn.Module):
         emb[:, 0, :] += self.point_embeddings[2].weight
         emb[:, 1, :] += self.point_embeddings[3].weight
         return emb
+
+    def mask_features(self, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A mask prompt (B, 1, 256, 256) up to the last 1x1 convolution of
+        ``mask_downscaling``: (features (B, h*w, k) token-major, weight (C, k), bias (C,)), so
+        that the dense embedding is ``features @ weight.T + bias`` per token."""
+        *body, last = self.mask_downscaling
+        feats = masks
+        for layer in body:
+            feats = layer(feats)
+        feats = feats.flatten(2).transpose(1, 2).contiguous()
+        weight = last.weight.view(last.out_channels, last.in_channels)
+        bias = last.bias if last.bias is not None else weight.new_zeros(last.out_channels)
+        return feats, weight, bias
 
     def forward(
         self,

@@ -160,6 +160,14 @@ class TwoWayAttentionBlock(nn.Module):
             "i2t_q": self.cross_attn_image_to_token.q_proj(k),
         }
 
+    def projection_weights(self) -> dict[str, nn.Linear]:
+        """The linear layer behind each entry of :meth:`image_projections`."""
+        return {
+            "t2i_k": self.cross_attn_token_to_image.k_proj,
+            "t2i_v": self.cross_attn_token_to_image.v_proj,
+            "i2t_q": self.cross_attn_image_to_token.q_proj,
+        }
+
     def forward(
         self,
         queries: Tensor,
@@ -167,7 +175,10 @@ class TwoWayAttentionBlock(nn.Module):
         query_pe: Tensor,
         key_pe: Tensor,
         image_proj: dict[str, Tensor] | None = None,
+        own_keys: bool = False,
     ) -> tuple[Tensor, Tensor]:
+        """``image_proj``: :meth:`image_projections` of ``keys``, if the caller has them.
+        ``own_keys``: ``keys`` may be updated in place (not an image the caller keeps)."""
         if self.skip_first_layer_pe:
             queries = self.self_attn(q=queries, k=queries, v=queries)
         else:
@@ -190,9 +201,11 @@ class TwoWayAttentionBlock(nn.Module):
         i2t = self.cross_attn_image_to_token
         q = queries + query_pe
         if image_proj is not None:
-            updated = i2t.image_to_tokens(keys, image_proj["i2t_q"], q, queries, True)
-        else:  # keys are this call's own (not the cached image): updated in place
-            updated = i2t.image_to_tokens(keys, keys_pe, q, queries, in_place=True)
+            updated = i2t.image_to_tokens(
+                keys, image_proj["i2t_q"], q, queries, True, in_place=own_keys
+            )
+        else:
+            updated = i2t.image_to_tokens(keys, keys_pe, q, queries, in_place=own_keys)
         keys = self.norm4(updated)
         return queries, keys
 
@@ -223,24 +236,23 @@ class TwoWayTransformer(nn.Module):
         image_tokens: Tensor,
         image_pe: Tensor,
         point_embedding: Tensor,
-        image_cache: dict[str, Tensor] | None = None,
+        first_projections: dict[str, Tensor] | None = None,
+        own_keys: bool = False,
     ) -> tuple[Tensor, Tensor]:
         """image_tokens, image_pe (B, h*w, C) token-major (the official code takes (B, C, h, w)
         and flattens it); point_embedding (B, N, C).
 
-        ``image_cache``: a dict owned by the caller for one ``image_tokens`` (image embedding
-        plus one dense prompt); the first block's prompt-independent projections are stored in
-        it on the first call and reused afterwards. Returns the tokens (B, N, C) and image tokens
+        ``first_projections``: the first block's :meth:`TwoWayAttentionBlock.image_projections`
+        of ``image_tokens``, if the caller keeps them (they do not depend on the prompt);
+        without them that block folds the projections into the prompt tokens. ``own_keys``:
+        ``image_tokens`` may be updated in place. Returns the tokens (B, N, C) and image tokens
         (B, h*w, C).
         """
         queries, keys = point_embedding, image_tokens
         for i, layer in enumerate(self.layers):
-            proj = None
-            if i == 0 and image_cache is not None:
-                if "t2i_k" not in image_cache:
-                    image_cache.update(layer.image_projections(keys, image_pe))
-                proj = image_cache
-            queries, keys = layer(queries, keys, point_embedding, image_pe, proj)
+            proj = first_projections if i == 0 else None
+            own = own_keys or i > 0  # later blocks get the previous block's fresh output
+            queries, keys = layer(queries, keys, point_embedding, image_pe, proj, own)
         q = queries + point_embedding
         attn = self.final_attn_token_to_image.tokens_to_image(q, keys + image_pe, keys)
         queries = self.norm_final_attn(queries + attn)
