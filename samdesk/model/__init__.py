@@ -5,6 +5,7 @@
 * :mod:`samdesk.model.sam` -- the whole network; ``image_encoder`` / ``prompt_encoder`` /
   ``mask_decoder`` with the official parameter names.
 * :mod:`samdesk.model.attention` -- reference, blocked (CPU) and fused (GPU) attention.
+* :mod:`samdesk.model.int8` -- int8 linears for the ViT encoder on x86 CPUs (oneDNN, VNNI).
 * :mod:`samdesk.model.testing` -- seeded random checkpoints for tests and benchmarks.
 * :mod:`samdesk.model.hashing` -- remembered SHA-256 of checkpoint files.
 
