@@ -430,3 +430,34 @@ def test_real_predictor_small_checkpoint(make_worker, tmp_path):
     assert result.low_res_logits.shape == (3, 256, 256)
     progress = rec.of(EncodeProgress)
     assert progress and progress[-1].total >= 4  # one step per encoder block at least
+
+
+class SlowKeyBackend(ScriptedBackend):
+    """A backend whose cache_key takes long to compute the first time (like hashing a
+    multi-GB checkpoint)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._key: str | None = None
+
+    @property  # type: ignore[override]
+    def cache_key(self) -> str:
+        if self._key is None:
+            time.sleep(0.5)
+            self._key = "slow-key"
+        return self._key
+
+    @cache_key.setter
+    def cache_key(self, value) -> None:
+        pass
+
+
+def test_calls_from_the_gui_thread_never_wait_for_the_cache_key(make_worker, images):
+    worker, rec = make_worker(SlowKeyBackend(), memory_cache=DictCache())
+    worker.prefetch([("b", images[1])])
+    time.sleep(0.05)  # the prefetch thread is now computing the key
+    start = time.perf_counter()
+    worker.open_image(ImageRef("a", 1), images[0])
+    worker.submit_prompt(ImageRef("a", 1), 1, POINT)
+    assert time.perf_counter() - start < 0.1
+    rec.wait_for(lambda e: isinstance(e, PromptResult))

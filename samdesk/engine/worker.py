@@ -446,6 +446,7 @@ class InferenceWorker:
     def _switch_backend(self, load: Callable[[], Backend]) -> None:
         try:
             backend = load()
+            _ = backend.cache_key  # computed here, on the worker, never under the lock
         except Exception as err:
             log.info("backend failed to load: %s", err)
             self._emit(BackendFailed(error_message(err)))
@@ -559,23 +560,26 @@ class InferenceWorker:
         lower_current_thread_priority()
         done_for: dict[tuple[str, str], None] = {}  # (path, model_key) finished this session
         while True:
+            backend = self._backend
+            # Outside the lock: the first read may hash a multi-GB checkpoint.
+            key = backend.cache_key
             with self._cond:
-                job = None
-                while not self._closing:
-                    job = self._next_prefetch(done_for)
-                    if job is not None:
-                        break
-                    self._cond.wait()
-                if self._closing or job is None:
+                if self._closing:
                     return
+                job = None
+                if backend is self._backend:
+                    job = self._next_prefetch(done_for, key)
+                if job is None:
+                    if backend is self._backend:
+                        self._cond.wait()
+                    continue
                 epoch = self._prefetch_epoch
                 cancel = CancelToken()
                 self._prefetch_cancel = cancel
-            image_id, path, backend = job
-            key = str(backend.cache_key)  # _next_prefetch only yields cacheable backends
+            image_id, path, key = job
             done_for[(str(path), key)] = None
             try:
-                state, seconds = self._prefetch_one(path, backend, cancel, epoch)
+                state, seconds = self._prefetch_one(path, backend, key, cancel, epoch)
             except CancelledError:
                 done_for.pop((str(path), key), None)
                 continue
@@ -585,17 +589,16 @@ class InferenceWorker:
             self._emit(PrefetchUpdate(image_id, state, seconds))
 
     def _next_prefetch(
-        self, done_for: dict[tuple[str, str], None]
-    ) -> tuple[str, Path, Backend] | None:
-        backend = self._backend
-        key = backend.cache_key
+        self, done_for: dict[tuple[str, str], None], key: str | None
+    ) -> tuple[str, Path, str] | None:
+        """The next (image_id, path, model key) to prefetch, or None (call with _cond held)."""
         no_cache = self._memory is None and self._disk is None
         if key is None or no_cache or self._interactive_busy or self._pending_backend is not None:
             return None
         current_path = self._current.path if self._current else None
         for image_id, path in self._prefetch_items:
             if path != current_path and (str(path), key) not in done_for:
-                return image_id, path, backend
+                return image_id, path, key
         return None
 
     def _flight_wanted(self) -> bool:
@@ -627,9 +630,8 @@ class InferenceWorker:
         cancel.check()
 
     def _prefetch_one(
-        self, path: Path, backend: Backend, cancel: CancelToken, epoch: int
+        self, path: Path, backend: Backend, key: str, cancel: CancelToken, epoch: int
     ) -> tuple[str, float]:
-        key = str(backend.cache_key)
         start = time.perf_counter()
         content_hash = file_sha256(path)
         if self._cache_get(content_hash, key) is not None:
