@@ -71,8 +71,11 @@ def make_sample() -> np.ndarray:
 
 
 def resources_dir() -> Path:
-    """The ``resources`` folder of a source checkout (where icons and the sample live)."""
-    return Path(__file__).resolve().parents[2] / "resources"
+    """Where icons and the sample live: ``samdesk/resources`` in an installed wheel (the
+    top-level ``resources/`` folder is packaged there), else ``resources/`` of a checkout."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "resources"
+    return installed if installed.is_dir() else package.parent / "resources"
 
 
 def sample_path(folder: Path | None = None) -> Path:
