@@ -55,7 +55,7 @@ def load_backend(
     Args:
         device: "cpu", "cuda", "cuda:N" or None (CUDA when available, else CPU). Ignored by the
             Classic backend, which always runs on the CPU.
-        precision: "auto", "fp32" or "bf16" (see samdesk.engine.precision).
+        precision: "auto", "fp32", "bf16" or "int8" (see samdesk.engine.precision).
         preprocessing: override "sam" / "medsam" (default: the model's own).
         store: where installed models are looked up (default: the user's models folder).
     """

@@ -27,10 +27,11 @@ from pathlib import Path
 
 import torch
 
+from samdesk.engine.options import PRECISIONS
 from samdesk.errors import InputError
 from samdesk.model.int8 import cpu_capabilities, cpu_has_vnni, int8_kernels_available
 
-PRECISIONS = ("auto", "fp32", "bf16", "int8")
+__all__ = ["PRECISIONS", "autocast_for", "check_precision", "resolve_precision"]
 
 
 @cache

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu
 
+from samdesk.engine.options import DEVICES, PRECISIONS
 from samdesk.errors import SamdeskError
-from samdesk.ui.settings import DEVICES, PRECISIONS
 
 if TYPE_CHECKING:
     from samdesk.engine.backend import Backend
@@ -113,6 +113,7 @@ class ModelController:
                 "auto": "Auto (fastest that keeps the masks)",
                 "fp32": "fp32 (exact)",
                 "bf16": "bf16 (faster on recent CPUs and GPUs)",
+                "int8": "int8 (fastest on CPUs with VNNI; masks within IoU 0.98)",
             }[precision]
             action = QAction(text, precision_menu, checkable=True)
             action.setChecked(precision == self.precision)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from samdesk.engine.options import DEVICES, PRECISIONS
+
 MAX_RECENT = 10
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "bf16")
 DEFAULT_LABELS = ("object",)
 
 

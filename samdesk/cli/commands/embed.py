@@ -17,6 +17,8 @@ import os
 import sys
 from typing import TextIO
 
+from samdesk.engine.options import DEVICES, PRECISIONS
+
 NAME = "embed"
 HELP = "precompute image embeddings into the cache so images open instantly later"
 ORDER = 25
@@ -63,8 +65,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="PATH_OR_NAME",
         help="a model name (vit_b, mobile_sam, ...), an imported custom name or a checkpoint",
     )
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    parser.add_argument("--device", default="auto", choices=DEVICES)
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import sys
 from typing import TYPE_CHECKING
+
+from samdesk.engine.options import DEVICES, PRECISIONS
 
 if TYPE_CHECKING:  # heavy imports happen inside run(), when the command is used
     from pathlib import Path
@@ -55,8 +56,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="let the model propose 3 masks and keep the one with the best score",
     )
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    parser.add_argument("--device", default="auto", choices=DEVICES)
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
     parser.add_argument("--label", default="object", help="category name in a .json output")
     parser.add_argument(
         "--no-cache", action="store_true", help="neither read nor write the embedding cache"
@@ -174,9 +175,7 @@ def run(args: argparse.Namespace) -> int:
         f"load {loaded - start:.2f} s, embedding {where[source]} {encoded - loaded:.2f} s, "
         f"decoder {1000 * (decoded - encoded):.0f} ms"
     )
-    print(summary)
-    if cache.warning:
-        print(f"samdesk: warning: {cache.warning}", file=sys.stderr)
+    print(summary)  # a cache that could not be written was reported by the cache's log warning
     return 0
 
 
