@@ -153,3 +153,19 @@ def test_download_failures_are_one_line(
     assert not (tmp_path / "data" / "models" / "blob.pth.part").exists()
     assert main(["models", "download", "nope"]) == 1
     assert "known models are" in capsys.readouterr().err
+
+
+def test_a_library_warning_reaches_the_user_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A damaged model index is moved aside; the command says so in one line on stderr."""
+    models = tmp_path / "data" / "models"
+    models.mkdir(parents=True)
+    (models / "index.json").write_text("{ not json", encoding="utf-8")
+    assert main(["models", "list"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("samdesk: warning: the model index") == 1
+    assert "moved to index.json.unreadable-" in err
+    assert list(models.glob("index.json.unreadable-*"))
+    assert main(["models", "list"]) == 0  # a second command in the same process: no repeat
+    assert "warning" not in capsys.readouterr().err

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import pkgutil
 import sys
@@ -71,9 +72,32 @@ def _run_app(args: argparse.Namespace) -> int:
     return run_app(paths=list(args.paths), model=args.model)
 
 
+class _StderrHandler(logging.Handler):
+    """Prints samdesk's log warnings as ``samdesk: warning: ...`` on the current ``sys.stderr``
+    (looked up at every record, so a redirected stderr gets them too)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(f"{PROG}: warning: {record.getMessage()}", file=sys.stderr)
+        except Exception:  # a warning must never break a command
+            self.handleError(record)
+
+
+def _show_warnings() -> None:
+    """Route the library's ``logging`` warnings (a cache folder that went read-only, a model
+    index moved aside, ...) to the user once per process."""
+    logger = logging.getLogger("samdesk")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler(level=logging.WARNING)
+        logger.addHandler(handler)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``samdesk`` and ``python -m samdesk``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    _show_warnings()
     parser = build_parser()
     subcommands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     first = next((a for a in argv if not a.startswith("-") or a in ("-h", "--help")), None)
