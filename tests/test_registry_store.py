@@ -172,6 +172,37 @@ def test_states_changed_damaged_and_verified(
         models.resolve("tiny")
 
 
+def test_resolve_checks_a_registry_file_that_is_unchecked_or_changed(
+    tmp_path: Path, checkpoints: dict[str, Path], known: ModelInfo
+) -> None:
+    """A file copied in by hand, or replaced after its check, is hashed before it is used."""
+    models = ModelStore(tmp_path)
+    installed = tmp_path / known.file_name
+    installed.write_bytes(checkpoints["a"].read_bytes())
+    assert models.status("tiny").state == store.NOT_CHECKED
+    assert models.resolve("tiny")[0] == installed  # hashed on first use ...
+    assert models.status("tiny").state == store.VERIFIED  # ... and recorded
+    installed.write_bytes(checkpoints["b"].read_bytes())  # replaced by another network
+    os.utime(installed, ns=(1, 1))
+    with pytest.raises(ModelError, match="damaged"):
+        models.resolve("tiny")
+    assert models.status("tiny").state == store.DAMAGED
+
+
+def test_resolving_a_changed_custom_model_warns(
+    tmp_path: Path, checkpoints: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    models = ModelStore(tmp_path)
+    rec = models.import_model(checkpoints["a"], name="mine")
+    os.unlink(tmp_path / rec.file)
+    (tmp_path / rec.file).write_bytes(checkpoints["b"].read_bytes())
+    os.utime(tmp_path / rec.file, ns=(1, 1))
+    with caplog.at_level(logging.WARNING, logger="samdesk"):
+        path, _, _ = models.resolve("mine")
+    assert path == tmp_path / rec.file
+    assert "changed since it was imported" in caplog.text
+
+
 def test_custom_file_changed_or_missing(tmp_path: Path, checkpoints: dict[str, Path]) -> None:
     models = ModelStore(tmp_path)
     rec = models.import_model(checkpoints["a"], name="mine")

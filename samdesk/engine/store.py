@@ -523,9 +523,20 @@ class ModelStore:
         """(path, arch, preprocessing) of the installed model ``name``.
 
         Raises ModelError saying how to install it when it is not installed, or how to fix it
-        when its file is damaged.
+        when its file is damaged. A registry model whose file is not checked yet (copied in by
+        hand) or changed since its check is hashed again first, so a damaged or replaced file
+        is never loaded as the official model; a changed custom model is used with a warning.
         """
         row = self.status(name)
+        if row.kind == "registry" and row.state in (NOT_CHECKED, CHANGED):
+            (row,) = self.verify(name)
+        elif row.kind == "custom" and row.state == CHANGED:
+            log.warning(
+                "the file of the custom model %r (%s) changed since it was imported; using it "
+                "as it is now",
+                name,
+                row.path,
+            )
         if row.state == NOT_INSTALLED:
             raise ModelError(
                 f"{row.display_name} is not installed: run 'samdesk models download {name}' "
