@@ -129,3 +129,25 @@ def test_out_of_memory_is_a_model_error(ckpt, predictor, monkeypatch):
     monkeypatch.setattr("samdesk.engine.predictor.load_sam", no_memory)
     with pytest.raises(ModelError, match="not enough memory"):
         Predictor.from_checkpoint(ckpt, device="cpu")
+
+
+def test_gpu_out_of_memory_while_encoding_is_a_device_error(ckpt, monkeypatch):
+    """Fault 21: an OOM inside the encoder becomes a DeviceError naming what to do, the freed
+    CUDA cache is returned, and the predictor keeps its previous image and still answers."""
+    predictor = Predictor.from_checkpoint(ckpt, device="cpu", precision="fp32")
+    image = np.zeros((40, 60, 3), np.uint8)
+    predictor.set_image(image)
+    before = predictor.get_image_embedding().clone()
+    released = []
+    monkeypatch.setattr("samdesk.engine.predictor._release_cuda_memory", lambda: released.append(1))
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(predictor.model.image_encoder, "forward", out_of_memory)
+    with pytest.raises(DeviceError, match="switch the device to CPU"):
+        predictor.set_image(np.full((40, 60, 3), 200, np.uint8))
+    assert released == [1]
+    assert torch.equal(predictor.get_image_embedding(), before)
+    masks, _, _ = predictor.predict(point_coords=np.array([[10, 10]]), point_labels=np.array([1]))
+    assert masks.shape == (3, 40, 60)

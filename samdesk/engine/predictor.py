@@ -139,6 +139,7 @@ class Predictor:
         try:
             model = load_sam(path, expected_arch=expected_arch, device=dev)
         except torch.cuda.OutOfMemoryError:
+            _release_cuda_memory()
             raise DeviceError(
                 f"{path}: the GPU has too little free memory for this model; close other GPU "
                 "programs or use the CPU."
@@ -233,9 +234,10 @@ class Predictor:
                     else:
                         features = encoder(x.to(self._torch_device), on_step)
             except torch.cuda.OutOfMemoryError:
+                _release_cuda_memory()  # the failed encode's blocks, so a retry or a click fits
                 raise DeviceError(
                     "the GPU ran out of memory while encoding the image; close other GPU "
-                    "programs or use the CPU."
+                    "programs, choose a smaller model or switch the device to CPU."
                 ) from None
             except MemoryError:
                 raise ModelError(
@@ -348,3 +350,9 @@ def _state_dict_sha256(model: torch.nn.Module) -> str:
             value.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy().tobytes()
         )
     return digest.hexdigest()
+
+
+def _release_cuda_memory() -> None:
+    """Return the CUDA caching allocator's free blocks after an out-of-memory error."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
