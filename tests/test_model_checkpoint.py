@@ -161,6 +161,37 @@ def test_weights_saved_on_cuda_load_on_cpu(tmp_path, small_sd):
     assert all(v.device.type == "cpu" for v in sd.values())
 
 
+def _as_if_saved_on_cuda(src: Path, dst: Path) -> None:
+    """Rewrite a CPU checkpoint so every storage says it was saved on ``cuda:0``, as a file
+    written on a GPU machine does (the pickle's location strings; the tensor bytes are the same).
+    """
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename.endswith("data.pkl"):
+                cpu = b"X\x03\x00\x00\x00cpu"
+                assert cpu in data
+                data = data.replace(cpu, b"X\x06\x00\x00\x00cuda:0")
+            zout.writestr(info, data)
+
+
+def test_weights_saved_on_cuda_load_on_a_cpu_only_machine(tmp_path, small_sd):
+    """Fault 20, on any machine: storages tagged cuda:0 load through map_location="cpu"."""
+    plain = tmp_path / "plain.pth"
+    torch.save(small_sd, plain)
+    path = tmp_path / "from_gpu.pth"
+    _as_if_saved_on_cuda(plain, path)
+    if not torch.cuda.is_available():  # the file really asks for CUDA without a map_location
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(path, weights_only=True)
+    sd = read_state_dict(path)
+    assert all(v.device.type == "cpu" for v in sd.values())
+    assert all(torch.equal(sd[k], small_sd[k]) for k in small_sd)
+    assert load_sam(path).config.arch == "custom"
+
+
 def test_half_precision_checkpoint_loads_as_float32(tmp_path, small_sd):
     path = tmp_path / "half.pth"
     torch.save({k: v.half() if v.is_floating_point() else v for k, v in small_sd.items()}, path)
