@@ -37,8 +37,10 @@ import numpy as np
 from samdesk.engine.backend import Backend
 from samdesk.engine.embedding import Embedding
 from samdesk.engine.jobs import CancelToken
-from samdesk.errors import CancelledError, SamdeskError
+from samdesk.engine.region import AUTO_REGION_SIDE, Region
+from samdesk.errors import CancelledError, PromptError, SamdeskError
 from samdesk.imaging import LoadedImage, file_sha256, load_image
+from samdesk.imaging.errors import TooManyPixelsError
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,9 @@ class Prompt:
         box: (4,) float32 x0, y0, x1, y1 or None.
         mask_input: (1, 256, 256) float32 low-resolution logits of the previous mask, or None.
         multimask_output: ask for 3 candidates instead of 1.
+        region: encode and segment only this crop of the image (region mode, ADR 0066); the
+            coordinates stay in original-image pixels (the worker shifts them), points must lie
+            in the region, ``mask_input`` must come from an answer for the same region.
     """
 
     point_coords: np.ndarray | None = None
@@ -77,6 +82,7 @@ class Prompt:
     box: np.ndarray | None = None
     mask_input: np.ndarray | None = None
     multimask_output: bool = True
+    region: Region | None = None
 
 
 @dataclass(frozen=True)
@@ -87,8 +93,16 @@ class ImageLoaded:
 
 @dataclass(frozen=True)
 class ImageFailed:
+    """The image could not be opened. For an image over the pixel cap, ``width``, ``height``,
+    ``pixels`` and ``limit`` say by how much (so the app can offer to open it anyway with
+    ``max_pixels=pixels``); None otherwise."""
+
     ref: ImageRef
     message: str
+    width: int | None = None
+    height: int | None = None
+    pixels: int | None = None
+    limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -103,12 +117,18 @@ class EmbeddingReady:
     ref: ImageRef
     seconds: float
     source: str  # "computed" | "memory" | "disk" | "prefetch"
+    region: Region | None = None  # the embedding of this crop (region mode), None: whole image
 
 
 @dataclass(frozen=True)
 class PromptResult:
     """Masks for one prompt: masks (C, H, W) bool, scores (C,) float32, low_res_logits
-    (C, 256, 256) float32; ``seconds`` is the time spent in ``predict``."""
+    (C, 256, 256) float32; ``seconds`` is the time spent in ``predict``.
+
+    With a ``region`` (region mode) the masks cover only that crop, (C, region.height,
+    region.width): local pixel (u, v) is image pixel (u + x0, v + y0), and the logits are in the
+    region's low-resolution frame. :meth:`full_masks` places them in the whole image. Keeping the
+    crop saves C full-size arrays per answer on a huge image."""
 
     ref: ImageRef
     seq: int
@@ -116,6 +136,13 @@ class PromptResult:
     scores: np.ndarray
     low_res_logits: np.ndarray
     seconds: float
+    region: Region | None = None
+
+    def full_masks(self, image_shape: tuple[int, int]) -> np.ndarray:
+        """The masks in the whole image's frame, (C, H, W) bool."""
+        if self.region is None:
+            return self.masks
+        return self.region.to_full(self.masks, image_shape)
 
 
 @dataclass(frozen=True)
@@ -209,6 +236,9 @@ class _Current:
     content_hash: str
     image: LoadedImage | None
     ready: bool = False
+    max_pixels: int | None = None
+    whole: Embedding | None = None  # the whole image's embedding (restored after a region)
+    region: Region | None = None  # the region whose embedding the backend holds, if any
 
 
 class _InFlight:
@@ -264,6 +294,7 @@ class InferenceWorker:
         self._pending_backend: Callable[[], Backend] | None = None
         self._current: _Current | None = None
         self._running_open: _Open | None = None
+        self._region_cancel: CancelToken | None = None  # a region encode running
         self._interactive_busy = False
         # prefetch state (guarded by _cond)
         self._prefetch_items: list[tuple[str, Path]] = []
@@ -299,6 +330,8 @@ class InferenceWorker:
             for previous in (self._running_open, self._pending_open):
                 if previous is not None:
                     previous.cancel.cancel("another image was opened")
+            if self._region_cancel is not None:
+                self._region_cancel.cancel("another image was opened")
             self._pending_open = _Open(ref, Path(path), max_pixels, CancelToken())
             if self._pending_prompt is not None and self._pending_prompt[0] != ref:
                 self._pending_prompt = None
@@ -333,6 +366,8 @@ class InferenceWorker:
             self._pending_backend = load
             if self._running_open is not None:  # re-queued by _reopen_current after the switch
                 self._running_open.cancel.cancel("the model is being changed")
+            if self._region_cancel is not None:
+                self._region_cancel.cancel("the model is being changed")
             if self._prefetch_cancel is not None:
                 self._prefetch_cancel.cancel("the model is being changed")
             self._cond.notify_all()
@@ -346,6 +381,8 @@ class InferenceWorker:
             for req in (self._running_open, self._pending_open):
                 if req is not None:
                     req.cancel.cancel("closing")
+            if self._region_cancel is not None:
+                self._region_cancel.cancel("closing")
             for flight in self._in_flight.values():
                 flight.done.set()
             self._cond.notify_all()
@@ -465,7 +502,7 @@ class InferenceWorker:
             if current is None or self._pending_open is not None:
                 return
             self._current = None
-            self._pending_open = _Open(current.ref, current.path, None, CancelToken())
+            self._pending_open = _Open(current.ref, current.path, current.max_pixels, CancelToken())
             self._cond.notify_all()
 
     def _restart_prefetch(self) -> None:
@@ -485,12 +522,17 @@ class InferenceWorker:
             message = (
                 str(err) if isinstance(err, SamdeskError) else f"Cannot read {req.path}: {err}"
             )
-            self._emit(ImageFailed(ref, message))
+            if isinstance(err, TooManyPixelsError):
+                self._emit(ImageFailed(ref, message, err.width, err.height, err.pixels, err.limit))
+            else:
+                self._emit(ImageFailed(ref, message))
             return
         with self._cond:
             if req.cancel.cancelled:
                 return
-            self._current = _Current(ref, req.path, image.content_hash, image)
+            self._current = _Current(
+                ref, req.path, image.content_hash, image, max_pixels=req.max_pixels
+            )
         self._emit(ImageLoaded(ref, image))
         backend = self._backend
         start = time.perf_counter()
@@ -507,7 +549,11 @@ class InferenceWorker:
                 return
             backend.set_embedding(embedding)
             self._current.ready = True
-            self._current.image = None  # the caller has it; keep no second copy alive
+            self._current.whole = embedding
+            if max(image.width, image.height) <= AUTO_REGION_SIDE:
+                # the caller has it; keep no second copy alive (a region prompt reloads it).
+                # A large image is kept: region mode (on by default for it) crops it.
+                self._current.image = None
         self._emit(EmbeddingReady(ref, time.perf_counter() - start, source))
 
     def _embedding_for(
@@ -540,6 +586,11 @@ class InferenceWorker:
         return embedding, "computed"
 
     def _run_prompt(self, ref: ImageRef, seq: int, prompt: Prompt) -> None:
+        region = prompt.region
+        if not self._select_embedding(ref, region):
+            return  # cancelled (another image, model or closing) or no longer current
+        if region is not None:
+            prompt = region.to_local(prompt)
         start = time.perf_counter()
         masks, scores, logits = self._backend.predict(
             point_coords=prompt.point_coords,
@@ -552,7 +603,77 @@ class InferenceWorker:
         with self._cond:
             if self._current is None or self._current.ref != ref:
                 return  # the user moved on while it ran: never deliver it
-        self._emit(PromptResult(ref, seq, masks, scores, logits, seconds))
+        self._emit(PromptResult(ref, seq, masks, scores, logits, seconds, region))
+
+    def _select_embedding(self, ref: ImageRef, region: Region | None) -> bool:
+        """Make the backend hold the embedding ``region`` needs (None: the whole image):
+        from the caches (keyed by content hash + region box) or encoded from the crop now.
+        False when the work was cancelled or the image is no longer the current one."""
+        with self._cond:
+            current = self._current
+            if current is None or current.ref != ref:
+                return False
+            if current.region == region:
+                return True
+            if region is None and current.whole is not None:
+                self._backend.set_embedding(current.whole)
+                current.region = None
+                return True
+            cancel = CancelToken()
+            self._region_cancel = cancel
+        try:
+            if region is None:  # no whole embedding kept (cannot happen after an open)
+                raise PromptError("the image has no embedding yet")
+            embedding, source, seconds = self._region_embedding(current, region, cancel, ref)
+        except CancelledError:
+            return False
+        finally:
+            with self._cond:
+                if self._region_cancel is cancel:
+                    self._region_cancel = None
+        with self._cond:
+            if cancel.cancelled or self._current is not current:
+                return False
+            self._backend.set_embedding(embedding)
+            current.region = region
+        self._emit(EmbeddingReady(ref, seconds, source, region))
+        return True
+
+    def _region_embedding(
+        self, current: _Current, region: Region, cancel: CancelToken, ref: ImageRef
+    ) -> tuple[Embedding, str, float]:
+        start = time.perf_counter()
+        backend = self._backend
+        key = backend.cache_key
+        region_hash = region.cache_hash(current.content_hash)
+        if key is not None:
+            hit = self._cache_get(region_hash, key)
+            if hit is not None:
+                return hit[0], hit[1], time.perf_counter() - start
+        image = current.image
+        if image is None:  # dropped after the open (a small image): read it again
+            image = load_image(current.path, max_pixels=current.max_pixels)
+            if image.content_hash != current.content_hash:
+                raise PromptError(
+                    f"{current.path.name} changed on disk since it was opened; open it again"
+                )
+            with self._cond:
+                if self._current is current:
+                    current.image = image
+        if not region.fits(image.width, image.height):
+            raise PromptError(
+                f"the region {region.as_tuple()} does not fit in the image "
+                f"({image.width} x {image.height})"
+            )
+
+        def step(done: int, total: int) -> None:
+            cancel.check()
+            self._emit(EncodeProgress(ref, done, total))
+
+        embedding = backend.compute_embedding(region.crop(image.rgb), cancel=cancel, step_hook=step)
+        if key is not None:
+            self._cache_put(region_hash, embedding)
+        return embedding, "computed", time.perf_counter() - start
 
     # --- prefetch thread -----------------------------------------------------------------------
 
