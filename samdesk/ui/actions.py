@@ -16,6 +16,7 @@ G                          edit the selected object's polygon (drag its vertices
 Delete                     delete the selected object
 D, PageDown / A, PageUp    next / previous image
 F                          fit the image in the window
+R                          segment in the visible region (on by itself for huge images)
 Ctrl+0, Ctrl++, Ctrl+-     actual pixels, zoom in, zoom out (or the mouse wheel)
 Middle drag, Space+drag    pan
 Ctrl+Z / Ctrl+Shift+Z      undo / redo (also Ctrl+Y)
@@ -129,6 +130,14 @@ def build_actions(window) -> Actions:
     a["zoom_out"] = _action(
         w, "Zoom &out", lambda: w.canvas.set_zoom(w.canvas.zoom / 1.25), ("Ctrl+-",)
     )
+    a["region_mode"] = _action(
+        w,
+        "Segment in the visible &region",
+        w.region_mode_triggered,
+        ("R",),
+        "Encode only the part of the image in view, for small objects in huge images",
+        checkable=True,
+    )
 
     tools = QActionGroup(w)
     a["tool_prompt"] = _action(
@@ -177,8 +186,8 @@ def build_actions(window) -> Actions:
         edit.addAction(a[name])
 
     view = bar.addMenu("&View")
-    for name in ("fit", "actual", "zoom_in", "zoom_out"):
-        view.addAction(a[name])
+    for name in ("fit", "actual", "zoom_in", "zoom_out", None, "region_mode"):
+        view.addAction(a[name]) if name else view.addSeparator()
     w.view_menu = view
 
     tools_menu = bar.addMenu("&Tools")

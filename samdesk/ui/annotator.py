@@ -21,6 +21,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoGroup, QUndoStack
 
+from samdesk.engine.region import Region
 from samdesk.engine.worker import (
     BackendFailed,
     BackendReady,
@@ -75,6 +76,10 @@ class Annotator(QObject):
     image_shown = Signal(object)
     #: the image could not be opened (image_id, message)
     image_failed = Signal(object, str)
+    #: the image is over the pixel cap (image_id, the ImageFailed event with its size): the
+    #: window asks whether to open it anyway (:meth:`show_image` with max_pixels) or calls
+    #: :meth:`fail_current` with the message
+    image_too_large = Signal(object, object)
     #: the embedding of the shown image is ready (image_id, seconds, source)
     embedding_ready = Signal(object, float, str)
     #: click -> result latency of the last prompt (seconds, decoder seconds)
@@ -101,6 +106,9 @@ class Annotator(QObject):
         self.current_path: Path | None = None
         self.loaded = False  # the current image is shown
         self.ready = False  # its embedding is ready
+        self.current_max_pixels: int | None = None  # the pixel cap the user lifted for it
+        #: region mode (ADR 0066): a new object is segmented in the crop of the image in view
+        self.region_mode = False
         self.label = "object"
         self.selected_instance: int | None = None
         self.hidden: set[int] = set()
@@ -129,8 +137,9 @@ class Annotator(QObject):
         image_id = self.current_id
         return self.sessions.get(image_id) if image_id is not None and self.loaded else None
 
-    def show_image(self, image_id: int, path: Path) -> None:
-        """Open ``path`` on the worker; the canvas shows it when the worker has decoded it."""
+    def show_image(self, image_id: int, path: Path, *, max_pixels: int | None = None) -> None:
+        """Open ``path`` on the worker; the canvas shows it when the worker has decoded it.
+        ``max_pixels``: the pixel cap for this image only (the user chose to open a huge one)."""
         previous = self.session
         if previous is not None:
             previous.state.drop_mask()
@@ -139,6 +148,7 @@ class Annotator(QObject):
         self.current_ref = ImageRef(str(image_id), self._generation)
         self.current_image = image_id
         self.current_path = Path(path)
+        self.current_max_pixels = max_pixels
         self.loaded = False
         self.ready = False
         self.selected_instance = None
@@ -147,7 +157,7 @@ class Annotator(QObject):
         self.canvas.busy.show_progress(f"Opening {Path(path).name} …")
         self.undo_group.setActiveStack(None)
         if self.worker is not None:
-            self.worker.open_image(self.current_ref, Path(path))
+            self.worker.open_image(self.current_ref, Path(path), max_pixels=max_pixels)
 
     def model_switched(self) -> None:
         """The worker now uses another model: results made with the old one are stale, so the
@@ -162,7 +172,9 @@ class Annotator(QObject):
             session.pending_seq = None
             session.pending_state = None
         self.canvas.busy.show_progress("Encoding the image for the new model …")
-        self.worker.open_image(self.current_ref, self.current_path)
+        self.worker.open_image(
+            self.current_ref, self.current_path, max_pixels=self.current_max_pixels
+        )
 
     def close_image(self) -> None:
         self.current_ref = None
@@ -213,15 +225,24 @@ class Annotator(QObject):
         elif isinstance(event, EmbeddingReady):
             self.ready = True
             self.canvas.busy.hide()
-            self.embedding_ready.emit(self.current_image, event.seconds, event.source)
+            source = event.source if event.region is None else f"region, {event.source}"
+            self.embedding_ready.emit(self.current_image, event.seconds, source)
         elif isinstance(event, PromptResult):
             self._on_result(event)
         elif isinstance(event, ImageFailed):
-            self.loaded = False
-            self.canvas.busy.hide()
-            self.canvas.set_image(None)
-            self.canvas.set_message(f"Cannot open this image.\n\n{event.message}")
-            self.image_failed.emit(self.current_image, event.message)
+            if event.pixels is not None and self.current_max_pixels is None:
+                self.canvas.busy.hide()
+                self.image_too_large.emit(self.current_image, event)
+                return
+            self.fail_current(event.message)
+
+    def fail_current(self, message: str) -> None:
+        """The current image cannot be shown: say why on the canvas and to the window."""
+        self.loaded = False
+        self.canvas.busy.hide()
+        self.canvas.set_image(None)
+        self.canvas.set_message(f"Cannot open this image.\n\n{message}")
+        self.image_failed.emit(self.current_image, message)
 
     def _on_loaded(self, event: ImageLoaded) -> None:
         image = event.image
@@ -270,16 +291,26 @@ class Annotator(QObject):
         session = self.session
         if session is None or event.seq != session.pending_seq or session.pending_state is None:
             return  # superseded by a newer request, or undone meanwhile
-        sent = self._sent_at.pop(event.seq, None)
         waiting = session.pending_state
+        if event.region != waiting.region:
+            return  # for another region (never expected: seq changes with every request)
+        sent = self._sent_at.pop(event.seq, None)
         best = int(np.argmax(event.scores)) if len(event.scores) else 0
         candidates = Candidates.from_result(
-            event.masks, event.scores, event.low_res_logits, pack=best
+            event.masks,
+            event.scores,
+            event.low_res_logits,
+            pack=best,
+            region=event.region,
+            shape=session.shape,
         )
         self._to_pack.append(candidates)  # the others, once the overlay is painted
         self._pack_timer.start()
         resolved = waiting.resolved(candidates)
-        resolved.set_mask_cache(np.asarray(event.masks[resolved.chosen], dtype=bool))
+        if event.region is None:
+            resolved.set_mask_cache(np.asarray(event.masks[resolved.chosen], dtype=bool))
+        else:
+            resolved.set_mask_cache(candidates.mask(resolved.chosen))
         waiting.remember_resolution(resolved)
         session.pending_seq = None
         session.pending_state = None
@@ -342,6 +373,7 @@ class Annotator(QObject):
             box=request.box,
             mask_input=request.mask_input,
             multimask_output=request.multimask_output,
+            region=request.region,
         )
         self.worker.submit_prompt(self.current_ref, self._seq, prompt)
 
@@ -355,6 +387,7 @@ class Annotator(QObject):
             box = state.candidates.packed(state.chosen).box
         self.canvas.set_object_mask(mask, self.docs.color_of(self.label), box)
         self.canvas.set_prompts(list(state.points), state.box)
+        self.canvas.set_region(None if state.region is None else state.region.as_tuple())
         self.object_changed.emit()
 
     def _push_state(self, after: ObjectState, text: str) -> None:
@@ -367,14 +400,62 @@ class Annotator(QObject):
         session = self.session
         if session is None:
             return
+        found = self._region_for(session, (x, y, x, y))
+        if found is False:
+            return
         kind = "positive" if positive else "negative"
-        self._push_state(session.state.with_point(x, y, positive), f"Add {kind} point")
+        state = session.state.with_point(x, y, positive, found)
+        self._push_state(state, f"Add {kind} point")
 
     def add_box(self, x0: int, y0: int, x1: int, y1: int) -> None:
         session = self.session
         if session is None:
             return
-        self._push_state(session.state.with_box((x0, y0, x1, y1)), "Draw box")
+        found = self._region_for(session, (x0, y0, x1, y1))
+        if found is False:
+            return
+        self._push_state(session.state.with_box((x0, y0, x1, y1), found), "Draw box")
+
+    def region_in_view(self, include: tuple[int, int, int, int] | None = None) -> Region | None:
+        """The region region mode would encode now: the crop under the view (ADR 0066)."""
+        size = self.canvas.image_size
+        if size is None:
+            return None
+        return Region.around(self.canvas.visible_rect(), size, include=include)
+
+    def _region_for(
+        self, session: ImageSession, prompt_box: tuple[int, int, int, int]
+    ) -> Region | bool | None:
+        """The region for a new prompt covering the inclusive pixel box ``prompt_box``: the
+        object's own once it has prompts (a prompt outside it is refused: False), else the
+        crop under the view in region mode, else None (the whole image)."""
+        state = session.state
+        if state.has_prompts:
+            region = state.region
+            if region is not None and not region.contains_box(prompt_box):
+                x0, y0, x1, y1 = region.as_tuple()
+                self.message.emit(
+                    f"That prompt is outside the region this object is segmented in "
+                    f"(x {x0}-{x1 - 1}, y {y0}-{y1 - 1}). Accept (Enter) or clear (Esc) the "
+                    "object first, then prompt in the new view.",
+                    "info",
+                )
+                return False
+            return region
+        if not self.region_mode:
+            return None
+        region = self.region_in_view(prompt_box)
+        if region is None:
+            return None
+        if not region.contains_box(prompt_box):
+            self.message.emit(
+                f"That box is larger than a region can be ({region.width} x {region.height} "
+                "pixels at most). Draw a smaller box or turn off View > Segment in the visible "
+                "region.",
+                "info",
+            )
+            return False
+        return region
 
     def cycle_candidate(self) -> bool:
         """Tab: show the next of SAM's candidates for an ambiguous click."""

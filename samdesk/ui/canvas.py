@@ -194,6 +194,11 @@ class ImageCanvas(QGraphicsView):
         self._box_item.setZValue(25)
         self._box_item.hide()
         self.scene().addItem(self._box_item)
+        self._region_item = QGraphicsRectItem()
+        self._region_item.setPen(_cosmetic_pen(QColor(120, 200, 255), 1.5, Qt.PenStyle.DotLine))
+        self._region_item.setZValue(24)
+        self._region_item.hide()
+        self.scene().addItem(self._region_item)
         self._rubber = QGraphicsRectItem()
         self._rubber.setPen(_cosmetic_pen(QColor(255, 255, 255), 1.5, Qt.PenStyle.DashLine))
         self._rubber.setZValue(26)
@@ -277,7 +282,23 @@ class ImageCanvas(QGraphicsView):
             self.scene().removeItem(item)
         self._instance_items.clear()
         self.set_prompts([], None)
+        self.set_region(None)
         self._stroke_item.setPath(QPainterPath())
+
+    def set_region(self, region: tuple[int, int, int, int] | None) -> None:
+        """Outline the region the object is segmented in, (x0, y0, x1, y1) end-exclusive."""
+        if region is None:
+            self._region_item.hide()
+            return
+        x0, y0, x1, y1 = region
+        self._region_item.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+        self._region_item.show()
+
+    def visible_rect(self) -> tuple[float, float, float, float]:
+        """The image area in view, (x0, y0, x1, y1) in continuous image coordinates (it may
+        reach outside the image)."""
+        rect = self.mapToScene(self.viewport().rect()).boundingRect()
+        return rect.left(), rect.top(), rect.right(), rect.bottom()
 
     @property
     def zoom(self) -> float:

@@ -57,8 +57,8 @@ class DocumentView:
     def set_status(self, image_id: int, status: str) -> None:
         self.doc.set_status(image_id, status)
 
-    def add_image(self, path: Path) -> int:
-        return self.doc.add_image(path)
+    def add_image(self, path: Path, **kwargs: Any) -> int:
+        return self.doc.add_image(path, **kwargs)
 
     # --- instances --------------------------------------------------------------------------
 

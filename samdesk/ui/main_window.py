@@ -65,6 +65,18 @@ def real_worker(on_event: Callable[[object], None], disk_cache: Any) -> Any:
     )
 
 
+def _megapixels(pixels: int) -> str:
+    """400_000_000 -> "400", 40_000 -> "0.04"."""
+    mp = pixels / 1e6
+    return f"{mp:,.0f}" if mp >= 10 else f"{mp:.2g}"
+
+
+def huge_image_memory(width: int, height: int) -> int:
+    """Rough bytes needed to open an image: RGB pixels (3 per pixel), their display tiles
+    (4) and two full-size masks (1 each: the object being edited and an accepted one)."""
+    return int(width) * int(height) * (3 + 4 + 2)
+
+
 class MainWindow(QMainWindow):
     def __init__(
         self,
@@ -130,6 +142,9 @@ class MainWindow(QMainWindow):
         else:
             self.worker = worker_factory(self.bridge.on_event)
         self._cache_warned = False
+        #: images the user chose to open over the pixel cap: image_id -> their pixel count
+        self._lifted_caps: dict[int | str, int] = {}
+        self._region_auto = False  # region mode was turned on by a huge image, not the user
         self.annotator.worker = self.worker
         self.bridge.event.connect(self.annotator.handle_event)
         self.models = ModelController(self)
@@ -169,6 +184,7 @@ class MainWindow(QMainWindow):
         a.instances_changed.connect(self.project.note_change)
         a.image_shown.connect(self._image_shown)
         a.image_failed.connect(self._image_failed)
+        a.image_too_large.connect(self._image_too_large)
         a.embedding_ready.connect(self._embedding_ready)
         a.prompt_answered.connect(self._prompt_answered)
         a.prefetched.connect(self._prefetched)
@@ -286,7 +302,11 @@ class MainWindow(QMainWindow):
         self.polygon_editor.stop()
         self.files.select(image_id)
         self.instances_panel.set_instances([], [], None)
-        self.annotator.show_image(image_id, self.project.view.image_path(image_id))
+        self.annotator.show_image(
+            image_id,
+            self.project.view.image_path(image_id),
+            max_pixels=self._lifted_caps.get(image_id),
+        )
         self.update_title()
 
     def next_image(self) -> None:
@@ -315,6 +335,71 @@ class MainWindow(QMainWindow):
     def _image_shown(self, image_id: int) -> None:
         self._instances_changed(image_id)
         self._prefetch_next()
+        self._auto_region_mode()
+
+    # --- huge images (ADR 0066) -------------------------------------------------------------
+
+    def ask_open_huge(self, width: int, height: int, pixels: int, limit: int) -> bool:
+        """Ask whether to open an image over the pixel cap; True for "Open anyway"."""
+        needed = huge_image_memory(width, height)
+        text = (
+            f"This image is {width:,} x {height:,} pixels ({_megapixels(pixels)} MP), more than "
+            f"the {_megapixels(limit)} MP samdesk opens without asking.\n\n"
+            f"Opening it needs roughly {needed / 2**30:,.1f} GB of memory (the RGB pixels, "
+            "their display tiles and the masks being edited). Segmentation runs on the part "
+            "in view (View > Segment in the visible region).\n\n"
+            "Open it anyway?"
+        )
+        answer = self.dialogs.ask("Very large image", text, ["Open anyway", "Cancel"], "Cancel")
+        return answer == "Open anyway"
+
+    def _image_too_large(self, image_id: int | str, event: Any) -> None:
+        path = self.annotator.current_path
+        if path is None or image_id != self.annotator.current_image:
+            return
+        if self.ask_open_huge(event.width, event.height, event.pixels, event.limit):
+            if image_id != self.annotator.current_image:
+                return  # another image was chosen while the question was open
+            self._lifted_caps[image_id] = int(event.pixels)
+            self.annotator.show_image(image_id, path, max_pixels=int(event.pixels))
+        elif image_id == self.annotator.current_image:
+            self.annotator.fail_current(event.message)
+
+    def region_mode_triggered(self) -> None:
+        """View > Segment in the visible region (R) was toggled by the user."""
+        self._region_auto = False
+        self.set_region_mode(self.actions["region_mode"].isChecked())
+
+    def set_region_mode(self, on: bool, reason: str = "") -> None:
+        self.actions["region_mode"].setChecked(on)
+        self.annotator.region_mode = on
+        if on:
+            text = (
+                reason or "Region mode: new objects are segmented in the part of the image in view"
+            )
+        else:
+            text = "Region mode off: objects are segmented in the whole image"
+        self.statusBar().showMessage(f"{text} (R toggles).", 8000)
+
+    def _auto_region_mode(self) -> None:
+        """Region mode goes on by itself for an image whose long side exceeds
+        AUTO_REGION_SIDE (and off again for a smaller one, unless the user chose it)."""
+        from samdesk.engine.region import AUTO_REGION_SIDE
+
+        size = self.canvas.image_size
+        if size is None:
+            return
+        huge = max(size) > AUTO_REGION_SIDE
+        if huge and not self.annotator.region_mode:
+            self._region_auto = True
+            self.set_region_mode(
+                True,
+                f"Large image ({size[0]:,} x {size[1]:,}): segmenting in the part in view, "
+                "zoom in on small objects",
+            )
+        elif not huge and self._region_auto and self.annotator.region_mode:
+            self._region_auto = False
+            self.set_region_mode(False)
 
     def _image_failed(self, image_id: int, message: str) -> None:
         self.files.mark_failed(image_id, message)

@@ -57,6 +57,23 @@ class PackedMask:
         bits = np.packbits(mask[y0:y1, x0:x1], axis=None).tobytes()
         return cls((int(mask.shape[0]), int(mask.shape[1])), box, bits)
 
+    @classmethod
+    def pack_crop(
+        cls, crop: np.ndarray, origin: tuple[int, int], shape: tuple[int, int]
+    ) -> PackedMask:
+        """Pack a mask of ``shape`` (H, W) that is empty outside ``crop``, whose top-left pixel
+        is ``origin`` (y, x): the full-size mask is never allocated (region mode, ADR 0066)."""
+        local = bbox(crop)
+        shape = (int(shape[0]), int(shape[1]))
+        if local is None:
+            return cls(shape, None, b"")
+        ly0, lx0, ly1, lx1 = local
+        y0, x0 = int(origin[0]), int(origin[1])
+        if y0 < 0 or x0 < 0 or y0 + crop.shape[0] > shape[0] or x0 + crop.shape[1] > shape[1]:
+            raise ValueError(f"a {crop.shape} crop at {origin} does not fit in {shape}")
+        bits = np.packbits(crop[ly0:ly1, lx0:lx1], axis=None).tobytes()
+        return cls(shape, (y0 + ly0, x0 + lx0, y0 + ly1, x0 + lx1), bits)
+
     def unpack(self) -> np.ndarray:
         """The (H, W) bool mask."""
         out = np.zeros(self.shape, dtype=bool)

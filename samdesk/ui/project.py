@@ -35,7 +35,8 @@ from samdesk.errors import (
     ProjectVersionError,
     SamdeskError,
 )
-from samdesk.imaging import SUPPORTED_SUFFIXES, list_images
+from samdesk.imaging import SUPPORTED_SUFFIXES, file_sha256, list_images, probe_image
+from samdesk.imaging.errors import TooManyPixelsError
 from samdesk.ui.docbridge import DocumentView
 
 if TYPE_CHECKING:
@@ -152,7 +153,7 @@ class ProjectController(QObject):
             image_id = known.get(path.resolve())
             if image_id is None:
                 try:
-                    image_id = view.add_image(path)
+                    image_id = _add_image(view, path)
                 except (SamdeskError, OSError) as err:
                     message = str(err) if isinstance(err, SamdeskError) else f"{path}: {err}"
                     self.unreadable.append((path, message))
@@ -365,3 +366,13 @@ def format_report(report: ExportReport) -> str:
     if more > 0:
         files += f"\n  … and {more} more"
     return f"{report.summary()}\nFiles:\n{files}" if files else report.summary()
+
+
+def _add_image(view: DocumentView, path: Path) -> int:
+    """Add an image to the project. One over the pixel cap is added too (its header is read
+    with the cap lifted: no pixel is decoded); opening it then asks the user (ADR 0066)."""
+    try:
+        return view.add_image(path)
+    except TooManyPixelsError as err:
+        info = probe_image(path, max_pixels=err.pixels)
+        return view.add_image(path, size=(info.width, info.height), sha256=file_sha256(path))

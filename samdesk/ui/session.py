@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from samdesk.engine.region import Region
 from samdesk.ui.masks import MaskDiff, PackedMask, mask_to_low_res_logits
 
 Point = tuple[int, int, bool]
@@ -39,23 +40,44 @@ class Candidates:
     """
 
     def __init__(
-        self, masks: list[PackedMask | np.ndarray], scores: np.ndarray, low_res: np.ndarray
+        self,
+        masks: list[PackedMask | np.ndarray],
+        scores: np.ndarray,
+        low_res: np.ndarray,
+        *,
+        region: Region | None = None,
+        shape: tuple[int, int] | None = None,
     ) -> None:
         self._masks = masks
         self.scores = scores
         self.low_res = low_res
+        #: region mode: the unpacked masks are crops of this region of an image of ``shape``
+        self.region = region
+        self._shape = shape
 
     @classmethod
     def from_result(
-        cls, masks: np.ndarray, scores: np.ndarray, low_res: np.ndarray, *, pack: int | None = None
+        cls,
+        masks: np.ndarray,
+        scores: np.ndarray,
+        low_res: np.ndarray,
+        *,
+        pack: int | None = None,
+        region: Region | None = None,
+        shape: tuple[int, int] | None = None,
     ) -> Candidates:
         """Keep a decoder result: masks (C, H, W) bool, scores (C,), low_res (C, 256, 256).
-        ``pack``: pack only that candidate now (None: all)."""
+        ``pack``: pack only that candidate now (None: all). With ``region`` the masks are that
+        crop of an image of ``shape`` (H, W) (region mode); they are kept as crops."""
+        if region is not None and shape is None:
+            raise ValueError("a region's candidates need the image shape")
         items: list[PackedMask | np.ndarray] = [np.asarray(m, dtype=bool) for m in masks]
         candidates = cls(
             items,
             np.asarray(scores, np.float32).reshape(-1).copy(),
             np.asarray(low_res, np.float32).copy(),
+            region=region,
+            shape=shape,
         )
         if pack is None:
             candidates.pack_all()
@@ -70,14 +92,21 @@ class Candidates:
         """Candidate ``index`` packed (packing it now if it was not yet)."""
         item = self._masks[index]
         if isinstance(item, np.ndarray):
-            item = PackedMask.pack(item)
+            if self.region is not None and self._shape is not None:
+                item = PackedMask.pack_crop(item, (self.region.y0, self.region.x0), self._shape)
+            else:
+                item = PackedMask.pack(item)
             self._masks[index] = item
         return item
 
     def mask(self, index: int) -> np.ndarray:
-        """Candidate ``index`` as an (H, W) bool array."""
+        """Candidate ``index`` as an (H, W) bool array (the whole image's frame)."""
         item = self._masks[index]
-        return item.unpack() if isinstance(item, PackedMask) else item.copy()
+        if isinstance(item, PackedMask):
+            return item.unpack()
+        if self.region is not None and self._shape is not None:
+            return self.region.to_full(item, self._shape)
+        return item.copy()
 
     def pack_all(self) -> None:
         for index in range(len(self._masks)):
@@ -108,6 +137,7 @@ class PromptRequest:
     box: np.ndarray | None  # (4,) float32 x0, y0, x1, y1
     mask_input: np.ndarray | None  # (1, 256, 256) float32
     multimask_output: bool
+    region: Region | None = None  # region mode: segment in this crop
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,6 +155,8 @@ class ObjectState:
             previous answer, still shown meanwhile.
         before_prompt: the state just before the last prompt was given (what Backspace goes
             back to, mask included), None for a state without prompts.
+        region: region mode: the crop of the image this object is segmented in (fixed by its
+            first prompt; every later prompt and refinement stays in it), None: whole image.
     """
 
     points: tuple[Point, ...] = ()
@@ -134,6 +166,7 @@ class ObjectState:
     edits: tuple[MaskDiff, ...] = ()
     waiting: bool = False
     before_prompt: ObjectState | None = field(default=None, repr=False)
+    region: Region | None = None
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -189,12 +222,33 @@ class ObjectState:
 
     # --- transitions ------------------------------------------------------------------------
 
-    def with_point(self, x: int, y: int, positive: bool) -> ObjectState:
+    def with_point(
+        self, x: int, y: int, positive: bool, region: Region | None = None
+    ) -> ObjectState:
+        """Add a point; ``region``: the region for an object's first prompt (region mode)."""
         points = (*self.points, (x, y, positive))
-        return replace(self, points=points, waiting=True, before_prompt=self, _cache=self._shown())
+        return replace(
+            self,
+            points=points,
+            waiting=True,
+            before_prompt=self,
+            region=self._region_for(region),
+            _cache=self._shown(),
+        )
 
-    def with_box(self, box: Box) -> ObjectState:
-        return replace(self, box=box, waiting=True, before_prompt=self, _cache=self._shown())
+    def with_box(self, box: Box, region: Region | None = None) -> ObjectState:
+        return replace(
+            self,
+            box=box,
+            waiting=True,
+            before_prompt=self,
+            region=self._region_for(region),
+            _cache=self._shown(),
+        )
+
+    def _region_for(self, region: Region | None) -> Region | None:
+        """An object keeps the region of its first prompt; one without prompts takes the new."""
+        return self.region if self.has_prompts else region
 
     def _shown(self) -> dict:
         """A new prompt keeps showing the same mask until it is answered: share the array."""
@@ -223,19 +277,26 @@ class ObjectState:
 
     # --- decoder request --------------------------------------------------------------------
 
-    def mask_prompt(self, shape: tuple[int, int]) -> np.ndarray | None:
+    def mask_prompt(
+        self, shape: tuple[int, int], region: Region | None = None
+    ) -> np.ndarray | None:
         """(1, 256, 256) float32 logits of the mask shown, for the next decoder run, or None.
 
         Unedited: the chosen candidate's own low-res logits. Edited: the edited mask converted
         to SAM's low-res frame (:func:`samdesk.ui.masks.mask_to_low_res_logits`), keeping SAM's
-        logits where they agree.
+        logits where they agree. ``region``: the frame is that crop's (region mode); SAM's
+        logits of another frame (another region, or the whole image) are not reused.
         """
         previous = None
-        if self.candidates is not None and len(self.candidates):
+        same_frame = self.candidates is not None and self.candidates.region == region
+        if self.candidates is not None and len(self.candidates) and same_frame:
             previous = self.candidates.low_res[self.chosen]
         if not self.edits:
             return None if previous is None else previous[None].astype(np.float32)
-        return mask_to_low_res_logits(self.mask(shape), previous)
+        mask = self.mask(shape)
+        if region is not None:
+            mask = mask[region.slices]
+        return mask_to_low_res_logits(mask, previous)
 
     def request(self, shape: tuple[int, int]) -> PromptRequest | None:
         """The decoder request for this state's prompts, refining the mask that was shown when
@@ -253,10 +314,10 @@ class ObjectState:
             labels = np.array([1 if pos else 0 for _, _, pos in self.points], dtype=np.int32)
         box = None if self.box is None else np.array(self.box, dtype=np.float32)
         previous = self.before_prompt
-        mask_input = None if previous is None else previous.mask_prompt(shape)
+        mask_input = None if previous is None else previous.mask_prompt(shape, self.region)
         single_click = len(self.points) == 1 and self.box is None
         multimask = single_click and mask_input is None
-        return PromptRequest(coords, labels, box, mask_input, multimask)
+        return PromptRequest(coords, labels, box, mask_input, multimask, self.region)
 
     def prompts_record(self) -> dict:
         """JSON-able prompts for the Document (x, y in original-image pixels)."""
