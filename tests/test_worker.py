@@ -365,17 +365,24 @@ def test_exception_in_predict_is_reported_and_worker_lives_on(make_worker, image
 
 
 def test_close_while_encoding_ends_all_threads_quickly(images):
+    # Threads that existed before (e.g. the records CPython keeps forever for QThreads that ran
+    # Python code in earlier app tests) are not this worker's.
+    before = set(threading.enumerate())
     backend = ScriptedBackend(steps=10_000, step_s=0.01)
     rec = Recorder()
     worker = InferenceWorker(rec, backend=backend, memory_cache=DictCache())
     worker.start()
+    assert {t.name for t in set(threading.enumerate()) - before} >= {
+        "samdesk-inference",
+        "samdesk-prefetch",
+    }
     worker.open_image(ImageRef("a", 1), images[0])
     worker.prefetch([("b", images[1])])
     rec.wait_for(lambda e: isinstance(e, EncodeProgress))
     start = time.perf_counter()
     assert worker.close(timeout=2.0)
     assert time.perf_counter() - start < 2.0
-    assert not any(t.name.startswith("samdesk-") for t in threading.enumerate())
+    assert not any(t.name.startswith("samdesk-") for t in set(threading.enumerate()) - before)
     assert rec.of(EmbeddingReady) == []
 
 
