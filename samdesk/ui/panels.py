@@ -311,7 +311,8 @@ class InstancePanel(QWidget):
         counts = Counter(label for _, label, _, _, _ in rows)
         if counts:
             parts = ", ".join(f"{n} × {label}" for label, n in sorted(counts.items()))
-            self.summary.setText(f"{sum(counts.values())} objects: {parts}")
+            total = sum(counts.values())
+            self.summary.setText(f"{total} object{'' if total == 1 else 's'}: {parts}")
         else:
             self.summary.setText("No objects yet: click on the image, then press Enter.")
         self._updating = False

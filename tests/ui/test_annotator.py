@@ -246,7 +246,7 @@ def test_brush_on_a_selected_instance_and_relabel_delete_visibility(fake) -> Non
     window.create_label("nucleus")
     a.relabel(iid, "nucleus")
     assert window.project.view.instance(iid).label == "nucleus"
-    assert "nucleus" in window.instances_panel.summary.text()
+    assert window.instances_panel.summary.text() == "1 object: 1 × nucleus"
     a.undo_group.undo()
     assert window.project.view.instance(iid).label != "nucleus"
     window.instances_panel.tree.topLevelItem(0).setCheckState(0, Qt.CheckState.Unchecked)
