@@ -4,6 +4,7 @@ their size so the app can offer to open them anyway."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from PIL import Image
 from samdesk.engine.region import Region
 from samdesk.engine.worker import (
     EmbeddingReady,
+    EncodeProgress,
     ImageFailed,
     ImageLoaded,
     ImageRef,
@@ -184,3 +186,74 @@ def test_real_predictor_region_equals_the_crop(make_worker, tmp_path):
     assert np.array_equal(result.masks, masks)
     np.testing.assert_allclose(result.scores, scores, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(result.low_res_logits, logits, rtol=1e-4, atol=1e-4)
+
+
+def _point(x: float, y: float, region: Region) -> Prompt:
+    return Prompt(np.array([[x, y]], np.float32), np.array([1], np.int32), region=region)
+
+
+def _encoding_again(rec: Recorder, seen: int, timeout: float = 10.0) -> None:
+    """Wait until an encode reports progress after the first ``seen`` events (events compare
+    equal across encodes, so this looks at positions, not values)."""
+    deadline = time.monotonic() + timeout
+    with rec.cond:
+        while not any(isinstance(e, EncodeProgress) for e in rec.events[seen:]):
+            left = deadline - time.monotonic()
+            assert left > 0, f"no encode started; got {rec.types()}"
+            rec.cond.wait(left)
+
+
+def test_a_region_encode_nobody_waits_for_is_cancelled(tmp_path: Path) -> None:
+    """Esc + a click in another region, or a withdrawn prompt: the old crop's encode stops at
+    its next step instead of running to the end (review finding 4)."""
+    path = tmp_path / "wide.png"
+    Image.fromarray(np.zeros((300, 3000, 3), np.uint8)).save(path)
+    rec = Recorder()
+    backend = ScriptedBackend(steps=20, step_s=0.05)  # a 1 s encode
+    worker = InferenceWorker(rec, backend=backend)
+    worker.start()
+    try:
+        ref = ImageRef("a", 1)
+        worker.open_image(ref, path)
+        rec.wait_for(lambda e: isinstance(e, EmbeddingReady))
+        a, b = Region(0, 0, 500, 300), Region(2000, 0, 2500, 300)
+        seen = len(rec.events)
+        worker.submit_prompt(ref, 1, _point(100, 100, a))
+        _encoding_again(rec, seen)  # region a is being encoded
+        worker.submit_prompt(ref, 2, _point(2100, 100, b))  # supersedes seq 1
+        rec.wait_for(lambda e: isinstance(e, PromptResult) and e.seq == 2, timeout=30)
+        regions = [e.region for e in rec.of(EmbeddingReady)]
+        assert b in regions and a not in regions
+        assert [e.seq for e in rec.of(PromptResult)] == [2]
+
+        c = Region(1000, 0, 1500, 300)
+        seen = len(rec.events)
+        worker.submit_prompt(ref, 3, _point(1100, 100, c))
+        _encoding_again(rec, seen)
+        worker.cancel_prompts(ref)  # the object was cleared
+        worker.submit_prompt(ref, 4, _point(2200, 100, b))  # b is cached: answered at once
+        rec.wait_for(lambda e: isinstance(e, PromptResult) and e.seq == 4, timeout=30)
+        assert c not in [e.region for e in rec.of(EmbeddingReady)]
+        assert [e.seq for e in rec.of(PromptResult)] == [2, 4]
+        assert rec.of(WorkerError) == []
+    finally:
+        assert worker.close(5)
+
+
+def test_the_previous_images_pixels_are_released_when_another_opens(tmp_path: Path) -> None:
+    """The pixels kept for region crops of a huge image are dropped as soon as another image
+    is asked for, not after it has been decoded (review finding 5)."""
+    big = tmp_path / "big.png"
+    Image.fromarray(np.zeros((16, 5000, 3), np.uint8)).save(big)
+    rec = Recorder()
+    worker = InferenceWorker(rec, backend=ScriptedBackend(steps=1, step_s=0.0))
+    worker.start()
+    try:
+        worker.open_image(ImageRef("a", 1), big)
+        rec.wait_for(lambda e: isinstance(e, EmbeddingReady))
+        assert worker._current is not None and worker._current.image is not None  # kept: huge
+        worker.open_image(ImageRef("b", 2), tmp_path / "missing.png")
+        rec.wait_for(lambda e: isinstance(e, ImageFailed))
+        assert worker._current is None or worker._current.image is None
+    finally:
+        assert worker.close(5)

@@ -295,6 +295,7 @@ class InferenceWorker:
         self._current: _Current | None = None
         self._running_open: _Open | None = None
         self._region_cancel: CancelToken | None = None  # a region encode running
+        self._region_encoding: Region | None = None  # ... and the region it encodes
         self._interactive_busy = False
         # prefetch state (guarded by _cond)
         self._prefetch_items: list[tuple[str, Path]] = []
@@ -332,6 +333,10 @@ class InferenceWorker:
                     previous.cancel.cancel("another image was opened")
             if self._region_cancel is not None:
                 self._region_cancel.cancel("another image was opened")
+            if self._current is not None and self._current.ref.image_id != ref.image_id:
+                # a huge image's pixels (kept for region crops) must not stay alive while the
+                # next image is decoded; the caller has its own copy for display
+                self._current.image = None
             self._pending_open = _Open(ref, Path(path), max_pixels, CancelToken())
             if self._pending_prompt is not None and self._pending_prompt[0] != ref:
                 self._pending_prompt = None
@@ -341,7 +346,19 @@ class InferenceWorker:
         """Queue a decoder run for ``ref``; supersedes a pending one. Answered by PromptResult."""
         with self._cond:
             self._pending_prompt = (ref, seq, prompt)
+            if self._region_cancel is not None and self._region_encoding != prompt.region:
+                # the region being encoded is for a prompt nobody waits for any more
+                self._region_cancel.cancel("a prompt in another region superseded it")
             self._cond.notify_all()
+
+    def cancel_prompts(self, ref: ImageRef) -> None:
+        """The caller no longer wants answers for ``ref``'s prompts (the object was cleared,
+        undone or edited): drop a queued prompt and stop a region encode started for one."""
+        with self._cond:
+            if self._pending_prompt is not None and self._pending_prompt[0] == ref:
+                self._pending_prompt = None
+            if self._region_cancel is not None:
+                self._region_cancel.cancel("the prompt was withdrawn")
 
     def prefetch(self, items: Sequence[tuple[str, Path | str]]) -> None:
         """Encode these (image_id, path) pairs into the caches in the background, in order.
@@ -621,6 +638,7 @@ class InferenceWorker:
                 return True
             cancel = CancelToken()
             self._region_cancel = cancel
+            self._region_encoding = region
         try:
             if region is None:  # no whole embedding kept (cannot happen after an open)
                 raise PromptError("the image has no embedding yet")
@@ -631,6 +649,7 @@ class InferenceWorker:
             with self._cond:
                 if self._region_cancel is cancel:
                     self._region_cancel = None
+                    self._region_encoding = None
         with self._cond:
             if cancel.cancelled or self._current is not current:
                 return False

@@ -44,7 +44,7 @@ from samdesk.ui.history import (
     RelabelCommand,
     StateCommand,
 )
-from samdesk.ui.masks import MaskDiff, stroke_mask_region
+from samdesk.ui.masks import MaskDiff, bbox, stroke_mask_region
 from samdesk.ui.session import Candidates, ObjectState
 
 log = logging.getLogger(__name__)
@@ -312,6 +312,7 @@ class Annotator(QObject):
         else:
             resolved.set_mask_cache(candidates.mask(resolved.chosen))
         waiting.remember_resolution(resolved)
+        waiting.drop_mask()  # it shared the previous answer's full-size mask while waiting
         session.pending_seq = None
         session.pending_state = None
         if session.state is waiting:
@@ -352,11 +353,15 @@ class Annotator(QObject):
             state = state.resolution
         if session.state is not state:
             session.state.drop_mask()
+        asked = session.pending_seq is not None  # a decoder answer was awaited
         session.state = state
         session.pending_seq = None
         session.pending_state = None
         if state.waiting and session is self.session:
             self._request(session, state)
+        elif asked and session is self.session and self.worker is not None and self.current_ref:
+            # nothing waits for an answer now: stop a queued prompt or a region encode for one
+            self.worker.cancel_prompts(self.current_ref)
         self._show_object(session)
 
     def _request(self, session: ImageSession, state: ObjectState) -> None:
@@ -421,7 +426,12 @@ class Annotator(QObject):
         size = self.canvas.image_size
         if size is None:
             return None
-        return Region.around(self.canvas.visible_rect(), size, include=include)
+        view = self.canvas.visible_rect()
+        if include is not None:  # e.g. a mask painted before panning: widen the view to it
+            vx0, vy0, vx1, vy1 = view
+            ix0, iy0, ix1, iy1 = include
+            view = (min(vx0, ix0), min(vy0, iy0), max(vx1, ix1 + 1), max(vy1, iy1 + 1))
+        return Region.around(view, size, include=include)
 
     def _region_for(
         self, session: ImageSession, prompt_box: tuple[int, int, int, int]
@@ -444,12 +454,19 @@ class Annotator(QObject):
             return region
         if not self.region_mode:
             return None
-        region = self.region_in_view(prompt_box)
+        painted = bbox(state.mask(session.shape)) if state.edits else None
+        include = prompt_box
+        if painted is not None:  # brushed before the first prompt: keep that mask in the region
+            py0, px0, py1, px1 = painted
+            x0, y0, x1, y1 = prompt_box
+            include = (min(x0, px0), min(y0, py0), max(x1, px1 - 1), max(y1, py1 - 1))
+        region = self.region_in_view(include)
         if region is None:
             return None
-        if not region.contains_box(prompt_box):
+        if not region.contains_box(include):
+            what = "That box is" if painted is None else "The painted mask and this prompt are"
             self.message.emit(
-                f"That box is larger than a region can be ({region.width} x {region.height} "
+                f"{what} larger than a region can be ({region.width} x {region.height} "
                 "pixels at most). Draw a smaller box or turn off View > Segment in the visible "
                 "region.",
                 "info",
@@ -525,6 +542,18 @@ class Annotator(QObject):
                 session.stack.push(InstanceMaskCommand(self, target, diff, f"{verb} instance"))
             return
         state = session.state
+        if state.region is not None and state.has_prompts:
+            clipped = _clip_to_region(state.region, (y0, x0, y1, x1), footprint)
+            if clipped is None or clipped[0] != (y0, x0, y1, x1):
+                self.message.emit(
+                    "In region mode the brush paints only inside the region this object is "
+                    "segmented in (dotted outline): SAM's next answer covers that region. "
+                    "Accept (Enter) or clear (Esc) the object to paint elsewhere.",
+                    "info",
+                )
+            if clipped is None:
+                return
+            (y0, x0, y1, x1), footprint = clipped
         mask = state.mask(session.shape)
         before = mask[y0:y1, x0:x1]
         after = before & ~footprint if erase else before | footprint
@@ -648,3 +677,19 @@ def _as_id(image_id: str) -> int | str:
         return int(image_id)
     except ValueError:
         return image_id
+
+
+def _clip_to_region(
+    region: Region, box: tuple[int, int, int, int], footprint: np.ndarray
+) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    """A brush footprint (H, W bool at ``box`` = y0, x0, y1, x1, end-exclusive) cut to
+    ``region``: the same objects when it lies inside, None when nothing is left."""
+    y0, x0, y1, x1 = box
+    cy0, cx0 = max(y0, region.y0), max(x0, region.x0)
+    cy1, cx1 = min(y1, region.y1), min(x1, region.x1)
+    if (cy0, cx0, cy1, cx1) == box:
+        return box, footprint
+    if cy0 >= cy1 or cx0 >= cx1:
+        return None
+    cut = footprint[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+    return ((cy0, cx0, cy1, cx1), cut) if cut.any() else None

@@ -143,7 +143,9 @@ class MainWindow(QMainWindow):
             self.worker = worker_factory(self.bridge.on_event)
         self._cache_warned = False
         #: images the user chose to open over the pixel cap: image_id -> their pixel count
-        self._lifted_caps: dict[int | str, int] = {}
+        #: images the user chose to open over the pixel cap: file path -> its pixel count (a
+        #: path, not an image id: ids restart in every project)
+        self._lifted_caps: dict[str, int] = {}
         self._region_auto = False  # region mode was turned on by a huge image, not the user
         self.annotator.worker = self.worker
         self.bridge.event.connect(self.annotator.handle_event)
@@ -302,11 +304,8 @@ class MainWindow(QMainWindow):
         self.polygon_editor.stop()
         self.files.select(image_id)
         self.instances_panel.set_instances([], [], None)
-        self.annotator.show_image(
-            image_id,
-            self.project.view.image_path(image_id),
-            max_pixels=self._lifted_caps.get(image_id),
-        )
+        path = self.project.view.image_path(image_id)
+        self.annotator.show_image(image_id, path, max_pixels=self._lifted_caps.get(str(path)))
         self.update_title()
 
     def next_image(self) -> None:
@@ -360,7 +359,7 @@ class MainWindow(QMainWindow):
         if self.ask_open_huge(event.width, event.height, event.pixels, event.limit):
             if image_id != self.annotator.current_image:
                 return  # another image was chosen while the question was open
-            self._lifted_caps[image_id] = int(event.pixels)
+            self._lifted_caps[str(path)] = int(event.pixels)
             self.annotator.show_image(image_id, path, max_pixels=int(event.pixels))
         elif image_id == self.annotator.current_image:
             self.annotator.fail_current(event.message)

@@ -34,6 +34,7 @@ class FakeWorker:
         self.closed = False
         self.opened: list[tuple[ImageRef, Path]] = []
         self.prompts: list[tuple[ImageRef, int, Prompt]] = []
+        self.withdrawn: list[ImageRef] = []  # cancel_prompts calls
         self.prefetches: list[list[tuple[str, Path]]] = []
         self.loaders: list[Callable] = []
 
@@ -47,6 +48,9 @@ class FakeWorker:
 
     def submit_prompt(self, ref: ImageRef, seq: int, prompt: Prompt) -> None:
         self.prompts.append((ref, seq, prompt))
+
+    def cancel_prompts(self, ref: ImageRef) -> None:
+        self.withdrawn.append(ref)
 
     def prefetch(self, items) -> None:
         self.prefetches.append([(i, Path(p)) for i, p in items])

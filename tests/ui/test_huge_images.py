@@ -180,3 +180,136 @@ def test_an_image_over_the_cap_opens_only_when_the_user_agrees(
         assert window.canvas.image_size is None
         assert window.annotator.current_max_pixels is None
     assert len(window.dialogs.asked) == 1
+
+
+# --- region mode with a scripted worker (review findings 1-4) ----------------------------------
+
+
+def _fake_region_window(make_window, tmp_path, size=(5000, 400)):
+    from tests.ui.fakes import FakeWorker
+
+    (tmp_path / "big").mkdir()
+    Image.new("RGB", size, (40, 40, 40)).save(tmp_path / "big" / "big.png")
+    workers = []
+    window = make_window(worker_factory=lambda cb: workers.append(FakeWorker(cb)) or workers[-1])
+    assert window.open_paths([str(tmp_path / "big")])
+    workers[0].deliver_image()
+    window.canvas.set_zoom(1.0)
+    window.canvas.center_on_pixel(2500, 200)
+    assert window.annotator.region_mode  # 5000 px > AUTO_REGION_SIDE
+    return window, workers[0]
+
+
+def _answer_region(worker, crop_mask) -> None:
+    """Answer the last prompt as the real worker does in region mode: a crop-sized mask."""
+    from samdesk.engine.worker import PromptResult
+    from samdesk.ui.masks import mask_to_low_res_logits
+
+    ref, seq, prompt = worker.prompts[-1]
+    masks = np.asarray(crop_mask, bool)[None]
+    logits = mask_to_low_res_logits(masks[0])[None]
+    scores = np.array([0.9], np.float32)
+    worker.on_event(PromptResult(ref, seq, masks, scores, logits, 0.0, prompt.region))
+
+
+def _crop_answer(region, x0, x1):
+    crop = np.zeros(region.shape, bool)
+    crop[150:250, x0:x1] = True
+    return crop
+
+
+def test_the_history_keeps_one_full_size_mask_however_many_clicks(make_window, tmp_path) -> None:
+    window, worker = _fake_region_window(make_window, tmp_path)
+    a = window.annotator
+    for i in range(5):
+        a.add_point(2500 + 10 * i, 200, True)
+        _answer_region(worker, _crop_answer(worker.prompts[-1][2].region, 100 + i, 300 + i))
+    stack = a.undo_group.activeStack()
+    states = []
+    for i in range(stack.count()):
+        command = stack.command(i)
+        for state in (command.before, command.after):
+            states += [state] if state.resolution is None else [state, state.resolution]
+    full = {id(s._cache["mask"]) for s in states if "mask" in s._cache}
+    assert len(full) == 1  # only the mask on screen; undo recomputes the others when needed
+    for _ in range(5):
+        a.undo_group.undo()
+    assert a.session.state.is_empty
+    for _ in range(5):
+        a.undo_group.redo()
+    region = a.session.state.region
+    expected = np.zeros(a.session.shape, bool)
+    expected[region.y0 + 150 : region.y0 + 250, region.x0 + 104 : region.x0 + 304] = True
+    assert np.array_equal(a.session.state.mask(a.session.shape), expected)
+
+
+def test_the_brush_stays_inside_the_objects_region(make_window, tmp_path) -> None:
+    window, worker = _fake_region_window(make_window, tmp_path)
+    a = window.annotator
+    messages = []
+    a.message.connect(lambda text, kind: messages.append(text))
+    a.add_point(2500, 200, True)
+    region = worker.prompts[-1][2].region
+    _answer_region(worker, _crop_answer(region, 100, 300))
+    shape = a.session.shape
+    outside = region.x1 + 50
+    a.stroke([(outside + 0.5, 200.5)], 10.0, False)  # entirely outside: refused, said so
+    assert not a.session.state.mask(shape)[:, region.x1 :].any()
+    assert len(messages) == 1 and "region" in messages[0]
+    edge = region.x1 - 3
+    a.stroke([(edge + 0.5, 200.5)], 10.0, False)  # across the edge: the inside part is painted
+    mask = a.session.state.mask(shape)
+    assert mask[200, edge] and not mask[:, region.x1 :].any()
+    assert len(messages) == 2
+    a.add_point(2510, 200, True)  # the refinement sees the brushed pixels in its mask prompt
+    prompt = worker.prompts[-1][2]
+    assert prompt.region == region and prompt.mask_input is not None
+
+
+def test_a_prompt_after_brushing_gets_a_region_that_holds_the_painted_mask(
+    make_window, tmp_path
+) -> None:
+    window, worker = _fake_region_window(make_window, tmp_path)
+    a = window.annotator
+    messages = []
+    a.message.connect(lambda text, kind: messages.append(text))
+    view = window.canvas.visible_rect()
+    a.stroke([(1500.5, 200.5), (1520.5, 200.5)], 8.0, False)  # painted, then panned away
+    assert view[0] > 1530
+    a.add_point(2600, 200, True)
+    region = worker.prompts[-1][2].region
+    assert region.contains_box((1492, 192, 1528, 208)) and region.contains(2600, 200)
+    assert messages == []
+    a.clear_object()
+    a.stroke([(100.5, 200.5)], 8.0, False)  # too far apart for one region (4096 px at most)
+    a.add_point(4900, 200, True)
+    assert len(worker.prompts) == 1 and "larger than a region" in messages[-1]
+
+
+def test_clearing_or_undoing_withdraws_the_prompt_from_the_worker(make_window, tmp_path) -> None:
+    window, worker = _fake_region_window(make_window, tmp_path)
+    a = window.annotator
+    a.add_point(2500, 200, True)  # waiting for the (slow) region encode
+    assert worker.withdrawn == []
+    assert a.clear_object()
+    assert worker.withdrawn == [a.current_ref]
+    a.undo_group.undo()  # back to the waiting state: asked again, nothing withdrawn
+    assert len(worker.withdrawn) == 1 and worker.prompts[-1][2].region is not None
+
+
+def test_a_lifted_cap_is_for_that_file_not_for_the_same_id_in_another_project(
+    qtbot, make_window, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("SAMDESK_MAX_IMAGE_PIXELS", "5000")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    disc_image(tmp_path / "a" / "big.png", (200, 200), (100, 100), 30)
+    disc_image(tmp_path / "b" / "other.png", (150, 150), (75, 75), 20)
+    window = make_window()
+    window.dialogs.answers.append("Open anyway")
+    assert window.open_paths([str(tmp_path / "a")])
+    wait_loaded(qtbot, window)
+    window.dialogs.answers.append("Cancel")
+    assert window.open_paths([str(tmp_path / "b")])  # image id 1 again, another file
+    qtbot.waitUntil(lambda: len(window.dialogs.asked) == 2, timeout=10000)
+    assert [title for title, _ in window.dialogs.asked] == ["Very large image"] * 2
