@@ -313,3 +313,22 @@ def test_a_lifted_cap_is_for_that_file_not_for_the_same_id_in_another_project(
     assert window.open_paths([str(tmp_path / "b")])  # image id 1 again, another file
     qtbot.waitUntil(lambda: len(window.dialogs.asked) == 2, timeout=10000)
     assert [title for title, _ in window.dialogs.asked] == ["Very large image"] * 2
+
+
+def test_a_late_region_answer_for_a_cleared_object_is_never_drawn(make_window, tmp_path) -> None:
+    window, worker = _fake_region_window(make_window, tmp_path)
+    a = window.annotator
+    a.add_point(2500, 200, True)
+    first = worker.prompts[-1]
+    a.clear_object()
+    a.add_point(2700, 220, True)  # a new object, answered later
+    worker.prompts.append(first)  # the old prompt's answer arrives now
+    _answer_region(worker, _crop_answer(first[2].region, 0, 50))
+    assert a.session.state.waiting and a.session.state.candidates is None
+    worker.prompts.pop()
+    _answer_region(worker, _crop_answer(worker.prompts[-1][2].region, 300, 400))
+    state = a.session.state
+    region = state.region
+    mask = state.mask(a.session.shape)
+    assert not state.waiting and mask.sum() == 100 * 100
+    assert mask[region.y0 + 150, region.x0 + 300] and not mask[:, : region.x0 + 300].any()
