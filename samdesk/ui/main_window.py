@@ -142,7 +142,6 @@ class MainWindow(QMainWindow):
         else:
             self.worker = worker_factory(self.bridge.on_event)
         self._cache_warned = False
-        #: images the user chose to open over the pixel cap: image_id -> their pixel count
         #: images the user chose to open over the pixel cap: file path -> its pixel count (a
         #: path, not an image id: ids restart in every project)
         self._lifted_caps: dict[str, int] = {}
