@@ -183,6 +183,13 @@ def main() -> int:
     parser.add_argument("--no-mobile", action="store_true", help="skip MobileSAM")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS probe")
     parser.add_argument("--bf16", action="store_true", help="also time precision='bf16'")
+    parser.add_argument(
+        "--paired",
+        type=int,
+        default=3,
+        help="rounds of samdesk (auto) and official back to back, for a ratio robust to a "
+        "shared host's changing load (0: skip)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     parser.add_argument(
         "--checkpoint",
@@ -268,6 +275,19 @@ def main() -> int:
             print(
                 f"  {name:36s} {fmt(times)}   {statistics.median(times) / official:5.2f}x official"
                 f"  {rel:10.2e}  {mean_iou:.4f} / {min_iou:.4f}"
+            )
+
+        if args.paired:
+            default.set_image(image)  # warm
+            ratios = []
+            for _ in range(args.paired):
+                mine = timed(lambda: default.set_image(image), 1, warmup=0)[0]
+                theirs_s = timed(lambda: theirs.set_image(image), 1, warmup=0)[0]
+                ratios.append(mine / theirs_s)
+            print(
+                f"  paired rounds, samdesk {default.precision} (auto) then official back to back: "
+                f"ratio median {statistics.median(ratios):.2f}x "
+                f"(range {min(ratios):.2f}-{max(ratios):.2f}, n={len(ratios)})"
             )
 
         if not args.no_rss:
