@@ -55,3 +55,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(no_cuda)
+
+
+@pytest.fixture
+def make_worker():
+    """Builds started InferenceWorkers: ``make(backend, **kwargs) -> (worker, recorder)``; the
+    recorder (tests.test_worker.Recorder) collects the worker's events. Every worker must close
+    within 5 s at the end of the test."""
+    from samdesk.engine.worker import InferenceWorker
+    from tests.test_worker import Recorder
+
+    workers: list[InferenceWorker] = []
+
+    def make(backend=None, **kwargs):
+        recorder = Recorder()
+        worker = InferenceWorker(recorder, backend=backend, **kwargs)
+        worker.start()
+        workers.append(worker)
+        return worker, recorder
+
+    yield make
+    for worker in workers:
+        assert worker.close(timeout=5.0), "worker threads did not end"

@@ -156,22 +156,6 @@ def images(tmp_path: Path) -> list[Path]:
     return [grey_png(tmp_path / f"img{i}.png", 10 + 10 * i) for i in range(5)]
 
 
-@pytest.fixture
-def make_worker():
-    workers: list[InferenceWorker] = []
-
-    def make(backend=None, **kwargs):
-        recorder = Recorder()
-        worker = InferenceWorker(recorder, backend=backend, **kwargs)
-        worker.start()
-        workers.append(worker)
-        return worker, recorder
-
-    yield make
-    for worker in workers:
-        assert worker.close(timeout=5.0), "worker threads did not end"
-
-
 def test_open_encode_and_prompt(make_worker, images):
     backend = ScriptedBackend()
     worker, rec = make_worker(backend)

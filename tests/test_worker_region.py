@@ -18,7 +18,6 @@ from samdesk.engine.worker import (
     ImageFailed,
     ImageLoaded,
     ImageRef,
-    InferenceWorker,
     Prompt,
     PromptResult,
     WorkerError,
@@ -39,22 +38,6 @@ def disc_image(path: Path) -> Path:
     image[inside] = (230, 80, 80)
     Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(path)
     return path
-
-
-@pytest.fixture
-def make_worker():
-    workers: list[InferenceWorker] = []
-
-    def make(backend=None, **kwargs):
-        recorder = Recorder()
-        worker = InferenceWorker(recorder, backend=backend, **kwargs)
-        worker.start()
-        workers.append(worker)
-        return worker, recorder
-
-    yield make
-    for worker in workers:
-        assert worker.close(timeout=5.0), "worker threads did not end"
 
 
 def click(x: float, y: float, region: Region | None = None, **kw) -> Prompt:
@@ -188,10 +171,6 @@ def test_real_predictor_region_equals_the_crop(make_worker, tmp_path):
     np.testing.assert_allclose(result.low_res_logits, logits, rtol=1e-4, atol=1e-4)
 
 
-def _point(x: float, y: float, region: Region) -> Prompt:
-    return Prompt(np.array([[x, y]], np.float32), np.array([1], np.int32), region=region)
-
-
 def _encoding_again(rec: Recorder, seen: int, timeout: float = 10.0) -> None:
     """Wait until an encode reports progress after the first ``seen`` events (events compare
     equal across encodes, so this looks at positions, not values)."""
@@ -203,57 +182,48 @@ def _encoding_again(rec: Recorder, seen: int, timeout: float = 10.0) -> None:
             rec.cond.wait(left)
 
 
-def test_a_region_encode_nobody_waits_for_is_cancelled(tmp_path: Path) -> None:
+def test_a_region_encode_nobody_waits_for_is_cancelled(make_worker, tmp_path: Path) -> None:
     """Esc + a click in another region, or a withdrawn prompt: the old crop's encode stops at
     its next step instead of running to the end (review finding 4)."""
     path = tmp_path / "wide.png"
     Image.fromarray(np.zeros((300, 3000, 3), np.uint8)).save(path)
-    rec = Recorder()
-    backend = ScriptedBackend(steps=20, step_s=0.05)  # a 1 s encode
-    worker = InferenceWorker(rec, backend=backend)
-    worker.start()
-    try:
-        ref = ImageRef("a", 1)
-        worker.open_image(ref, path)
-        rec.wait_for(lambda e: isinstance(e, EmbeddingReady))
-        a, b = Region(0, 0, 500, 300), Region(2000, 0, 2500, 300)
-        seen = len(rec.events)
-        worker.submit_prompt(ref, 1, _point(100, 100, a))
-        _encoding_again(rec, seen)  # region a is being encoded
-        worker.submit_prompt(ref, 2, _point(2100, 100, b))  # supersedes seq 1
-        rec.wait_for(lambda e: isinstance(e, PromptResult) and e.seq == 2, timeout=30)
-        regions = [e.region for e in rec.of(EmbeddingReady)]
-        assert b in regions and a not in regions
-        assert [e.seq for e in rec.of(PromptResult)] == [2]
+    worker, rec = make_worker(ScriptedBackend(steps=20, step_s=0.05))  # a 1 s encode
+    ref = ImageRef("a", 1)
+    worker.open_image(ref, path)
+    rec.wait_for(lambda e: isinstance(e, EmbeddingReady))
+    a, b = Region(0, 0, 500, 300), Region(2000, 0, 2500, 300)
+    seen = len(rec.events)
+    worker.submit_prompt(ref, 1, click(100, 100, a))
+    _encoding_again(rec, seen)  # region a is being encoded
+    worker.submit_prompt(ref, 2, click(2100, 100, b))  # supersedes seq 1
+    rec.wait_for(lambda e: isinstance(e, PromptResult) and e.seq == 2, timeout=30)
+    regions = [e.region for e in rec.of(EmbeddingReady)]
+    assert b in regions and a not in regions
+    assert [e.seq for e in rec.of(PromptResult)] == [2]
 
-        c = Region(1000, 0, 1500, 300)
-        seen = len(rec.events)
-        worker.submit_prompt(ref, 3, _point(1100, 100, c))
-        _encoding_again(rec, seen)
-        worker.cancel_prompts(ref)  # the object was cleared
-        worker.submit_prompt(ref, 4, _point(2200, 100, b))  # b is cached: answered at once
-        rec.wait_for(lambda e: isinstance(e, PromptResult) and e.seq == 4, timeout=30)
-        assert c not in [e.region for e in rec.of(EmbeddingReady)]
-        assert [e.seq for e in rec.of(PromptResult)] == [2, 4]
-        assert rec.of(WorkerError) == []
-    finally:
-        assert worker.close(5)
+    c = Region(1000, 0, 1500, 300)
+    seen = len(rec.events)
+    worker.submit_prompt(ref, 3, click(1100, 100, c))
+    _encoding_again(rec, seen)
+    worker.cancel_prompts(ref)  # the object was cleared
+    worker.submit_prompt(ref, 4, click(2200, 100, b))  # b is cached: answered at once
+    rec.wait_for(lambda e: isinstance(e, PromptResult) and e.seq == 4, timeout=30)
+    assert c not in [e.region for e in rec.of(EmbeddingReady)]
+    assert [e.seq for e in rec.of(PromptResult)] == [2, 4]
+    assert rec.of(WorkerError) == []
 
 
-def test_the_previous_images_pixels_are_released_when_another_opens(tmp_path: Path) -> None:
+def test_the_previous_images_pixels_are_released_when_another_opens(
+    make_worker, tmp_path: Path
+) -> None:
     """The pixels kept for region crops of a huge image are dropped as soon as another image
     is asked for, not after it has been decoded (review finding 5)."""
     big = tmp_path / "big.png"
     Image.fromarray(np.zeros((16, 5000, 3), np.uint8)).save(big)
-    rec = Recorder()
-    worker = InferenceWorker(rec, backend=ScriptedBackend(steps=1, step_s=0.0))
-    worker.start()
-    try:
-        worker.open_image(ImageRef("a", 1), big)
-        rec.wait_for(lambda e: isinstance(e, EmbeddingReady))
-        assert worker._current is not None and worker._current.image is not None  # kept: huge
-        worker.open_image(ImageRef("b", 2), tmp_path / "missing.png")
-        rec.wait_for(lambda e: isinstance(e, ImageFailed))
-        assert worker._current is None or worker._current.image is None
-    finally:
-        assert worker.close(5)
+    worker, rec = make_worker(ScriptedBackend(steps=1, step_s=0.0))
+    worker.open_image(ImageRef("a", 1), big)
+    rec.wait_for(lambda e: isinstance(e, EmbeddingReady))
+    assert worker._current is not None and worker._current.image is not None  # kept: huge
+    worker.open_image(ImageRef("b", 2), tmp_path / "missing.png")
+    rec.wait_for(lambda e: isinstance(e, ImageFailed))
+    assert worker._current is None or worker._current.image is None

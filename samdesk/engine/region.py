@@ -56,11 +56,6 @@ class Region:
         return self.height, self.width
 
     @property
-    def offset(self) -> tuple[int, int]:
-        """(x0, y0): where local pixel (0, 0) lies in the full image."""
-        return self.x0, self.y0
-
-    @property
     def slices(self) -> tuple[slice, slice]:
         """``image[region.slices]`` is the crop (rows, columns)."""
         return slice(self.y0, self.y1), slice(self.x0, self.x1)
@@ -80,9 +75,6 @@ class Region:
     def fits(self, width: int, height: int) -> bool:
         """Whether the region lies inside an image of ``width`` x ``height``."""
         return self.x1 <= width and self.y1 <= height
-
-    def is_whole(self, width: int, height: int) -> bool:
-        return (self.x0, self.y0, self.x1, self.y1) == (0, 0, width, height)
 
     # --- building ------------------------------------------------------------------------
 

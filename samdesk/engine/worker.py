@@ -593,14 +593,30 @@ class InferenceWorker:
                 if flight.embedding is not None:
                     return flight.embedding, "prefetch"
 
+        embedding = self._encode(image.rgb, image.content_hash, key, backend, cancel, ref)
+        return embedding, "computed"
+
+    def _encode(
+        self,
+        rgb: np.ndarray,
+        content_hash: str,
+        key: str | None,
+        backend: Backend,
+        cancel: CancelToken,
+        ref: ImageRef,
+    ) -> Embedding:
+        """Encode ``rgb`` (H, W, 3 uint8) reporting progress for ``ref``, then cache it under
+        ``content_hash`` (a whole image's hash, or a region's :meth:`Region.cache_hash`) when
+        the backend has a cache ``key``."""
+
         def step(done: int, total: int) -> None:
             cancel.check()
             self._emit(EncodeProgress(ref, done, total))
 
-        embedding = backend.compute_embedding(image.rgb, cancel=cancel, step_hook=step)
+        embedding = backend.compute_embedding(rgb, cancel=cancel, step_hook=step)
         if key is not None:
-            self._cache_put(image.content_hash, embedding)
-        return embedding, "computed"
+            self._cache_put(content_hash, embedding)
+        return embedding
 
     def _run_prompt(self, ref: ImageRef, seq: int, prompt: Prompt) -> None:
         region = prompt.region
@@ -684,14 +700,7 @@ class InferenceWorker:
                 f"the region {region.as_tuple()} does not fit in the image "
                 f"({image.width} x {image.height})"
             )
-
-        def step(done: int, total: int) -> None:
-            cancel.check()
-            self._emit(EncodeProgress(ref, done, total))
-
-        embedding = backend.compute_embedding(region.crop(image.rgb), cancel=cancel, step_hook=step)
-        if key is not None:
-            self._cache_put(region_hash, embedding)
+        embedding = self._encode(region.crop(image.rgb), region_hash, key, backend, cancel, ref)
         return embedding, "computed", time.perf_counter() - start
 
     # --- prefetch thread -----------------------------------------------------------------------

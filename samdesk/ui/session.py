@@ -226,29 +226,22 @@ class ObjectState:
         self, x: int, y: int, positive: bool, region: Region | None = None
     ) -> ObjectState:
         """Add a point; ``region``: the region for an object's first prompt (region mode)."""
-        points = (*self.points, (x, y, positive))
-        return replace(
-            self,
-            points=points,
-            waiting=True,
-            before_prompt=self,
-            region=self._region_for(region),
-            _cache=self._shown(),
-        )
+        return self._prompted(region, points=(*self.points, (x, y, positive)))
 
     def with_box(self, box: Box, region: Region | None = None) -> ObjectState:
+        return self._prompted(region, box=box)
+
+    def _prompted(self, region: Region | None, **prompts: object) -> ObjectState:
+        """A new prompt: waiting for its answer, Backspace goes back here, the mask shown stays
+        until the answer comes. An object keeps the region of its first prompt."""
         return replace(
             self,
-            box=box,
+            **prompts,
             waiting=True,
             before_prompt=self,
-            region=self._region_for(region),
+            region=self.region if self.has_prompts else region,
             _cache=self._shown(),
         )
-
-    def _region_for(self, region: Region | None) -> Region | None:
-        """An object keeps the region of its first prompt; one without prompts takes the new."""
-        return self.region if self.has_prompts else region
 
     def _shown(self) -> dict:
         """A new prompt keeps showing the same mask until it is answered: share the array."""
