@@ -50,6 +50,22 @@ def test_quantize_rows_round_trips_within_half_a_step():
     assert not torch.isfinite(bad_scale[3:5]).any()  # such rows cannot come out finite
 
 
+def test_quantize_rows_rounds_to_nearest_like_torch_round():
+    # the codes come from a float's bit pattern: check them against the plain computation,
+    # including both ends of the range, exact ties and a strided (window) input
+    x = torch.randn(64, 64, 48, generator=_gen(3))[:14, 3:17]
+    rows = x.reshape(-1, 48).clone()
+    rows[0] = 0.0
+    rows[0, :3] = torch.tensor([2.0, -2.0, 1.0])  # amax 2: codes 255, 1 and a tie at 63.5
+    x[0, 0] = rows[0]
+    codes, scale = quantize_rows(x)
+    amax = rows.abs().amax(dim=1, keepdim=True)
+    want = torch.round(rows * (127.0 / amax)) + 128  # round half to even, like the float add
+    assert codes.shape == (196, 48) and torch.equal(codes.long(), want.long())
+    assert codes[0, :3].tolist() == [255, 1, 192]  # 63.5 -> 64 (even)
+    torch.testing.assert_close(scale, amax / 127.0)
+
+
 def test_quantize_weight_per_output_channel():
     w = torch.randn(20, 64, generator=_gen(1)) * torch.linspace(0.01, 5, 20)[:, None]
     q, scale = quantize_weight(w)
@@ -172,7 +188,10 @@ def test_precision_resolution_and_fallbacks(monkeypatch):
     assert resolve_precision("auto", CPU) == "fp32"
     assert resolve_precision("int8", CPU) == "fp32"
     monkeypatch.setattr(precision_mod, "cpu_has_amx_bf16", lambda: True)
-    assert resolve_precision("auto", CPU) == "bf16"
+    assert resolve_precision("auto", CPU) == "bf16"  # AMX without the int8 path
+    monkeypatch.setattr(precision_mod, "int8_kernels_available", lambda: True)
+    assert resolve_precision("auto", CPU) == "int8"  # AMX with it: int8 is faster (ADR 0071)
+    assert resolve_precision("auto", CPU, int8_capable=False) == "bf16"  # TinyViT on AMX
 
 
 def test_kernel_check_fails_closed_without_avx2_or_without_the_op(monkeypatch):

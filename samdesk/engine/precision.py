@@ -1,13 +1,14 @@
 """Which numeric precision the image encoder runs in ("fp32", "bf16", "int8" or "auto").
 
-``auto`` picks the fastest precision that keeps the official masks (ADRs 0012, 0016):
+``auto`` picks the fastest precision that keeps the official masks (ADRs 0012, 0016, 0071):
 
-* CPU with AMX-BF16: **bf16** (oneDNN runs bf16 matmuls on the AMX tiles, several times faster;
-  more accurate than int8).
-* CPU with int8 dot-product instructions (AVX512-VNNI or AVX-VNNI) and oneDNN's int8 linear in
-  this torch, SAM ViT encoders: **int8** (the four linears of every block in int8, everything
-  else fp32; ViT-B 1.65x faster than fp32 on the 2-core AVX-512 machine it was measured on,
-  masks within IoU 0.98 of fp32 on the test networks; ADR 0017).
+* CPU with int8 dot-product instructions (AVX512-VNNI, AVX-VNNI or AMX-INT8) and oneDNN's int8
+  linear in this torch, SAM ViT encoders: **int8** -- the four linears of every block in int8,
+  everything else fp32; where the CPU also has AMX-BF16, attention's two products get bf16
+  inputs with float32 results (:mod:`samdesk.model.bf16_matmul`). Masks within IoU 0.98 of fp32
+  on the test networks; ViT-B 1.65x faster than fp32 on a VNNI-only 2-core VM (ADR 0017), and
+  another 10-15 % from the bf16 attention products on a Sapphire Rapids VM (ADR 0071).
+* CPU with AMX-BF16 but no int8 path (MobileSAM's TinyViT, no oneDNN int8 linear): **bf16**.
 * Other CPUs (no VNNI; e.g. AVX-512 with avx512_bf16 but no AMX, where oneDNN's bf16 matmuls run
   at 0.65x the speed of MKL's fp32), MobileSAM's TinyViT: **fp32**.
 * CUDA with bf16 support (Ampere or newer): **bf16**; older CUDA devices: fp32.
@@ -67,9 +68,9 @@ def resolve_precision(precision: str, device: torch.device, *, int8_capable: boo
         return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    if cpu_has_amx_bf16():
-        return "bf16"
-    return "int8" if int8_ok and cpu_has_vnni() else "fp32"
+    if int8_ok and cpu_has_vnni():
+        return "int8"
+    return "bf16" if cpu_has_amx_bf16() else "fp32"
 
 
 def autocast_for(precision: str, device: torch.device) -> contextlib.AbstractContextManager[None]:

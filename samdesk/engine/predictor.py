@@ -10,6 +10,7 @@ Coordinates everywhere: x, y in original-image pixels (x to the right, y down).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -32,6 +33,7 @@ from samdesk.engine.predictor_images import (
 from samdesk.engine.predictor_prompts import check_prompt
 from samdesk.engine.predictor_threads import ensure_threads, thread_budget
 from samdesk.errors import DeviceError, InputError, ModelError
+from samdesk.model.bf16_matmul import bf16_matmuls_available, exact_matmuls
 from samdesk.model.checkpoint import load_sam
 from samdesk.model.config import DISPLAY_NAMES
 from samdesk.model.hashing import checkpoint_sha256
@@ -96,6 +98,8 @@ class Predictor:
         self._int8: list[Int8Block] | None = None
         if self.precision == "int8":  # weights quantised once, here (about 0.5 s for ViT-B)
             self._int8 = quantize_vit_blocks(encoder.blocks)
+        # int8 on a CPU with AMX-BF16: attention's products with bf16 inputs as well (ADR 0071)
+        self._bf16_attention = self._int8 is not None and bf16_matmuls_available()
         self.preprocessing = preprocessing
         base = DISPLAY_NAMES.get(self.arch, self.arch)
         self.name = name or (
@@ -163,7 +167,8 @@ class Predictor:
 
     @property
     def cache_key(self) -> str:
-        """``sam:<sha256 of the checkpoint>:<precision>:<preprocessing version>``.
+        """``sam:<sha256 of the checkpoint>:<precision>:<preprocessing version>``; the precision
+        part is ``int8-bf16attn`` for int8 with bf16 attention products.
 
         The hash is computed on first use (seconds for ViT-H) and remembered in a sidecar keyed
         by path, size and mtime, so later sessions get it instantly. A predictor built from an
@@ -175,7 +180,9 @@ class Predictor:
             else:
                 digest = _state_dict_sha256(self.model)
             version = PREPROCESSING_VERSION[self.preprocessing]
-            self._cache_key = f"sam:{digest}:{self.precision}:{version}"
+            # int8 with bf16 attention products computes a (slightly) different embedding
+            variant = "int8-bf16attn" if self._bf16_attention else self.precision
+            self._cache_key = f"sam:{digest}:{variant}:{version}"
         return self._cache_key
 
     # --- image state --------------------------------------------------------------------------
@@ -228,9 +235,14 @@ class Predictor:
                 cancel.check()
             x, input_size = preprocess(rgb, self.preprocessing, encoder.img_size)
             try:
-                with autocast_for(self.precision, self._torch_device):
+                with self._matmul_section(), autocast_for(self.precision, self._torch_device):
                     if self._int8 is not None:
-                        features = encoder(x.to(self._torch_device), on_step, int8=self._int8)
+                        features = encoder(
+                            x.to(self._torch_device),
+                            on_step,
+                            int8=self._int8,
+                            bf16_attention=self._bf16_attention,
+                        )
                     else:
                         features = encoder(x.to(self._torch_device), on_step)
             except torch.cuda.OutOfMemoryError:
@@ -304,7 +316,7 @@ class Predictor:
         )
         ensure_threads(self._click_threads)
         dev = self._torch_device
-        with torch.inference_mode():
+        with torch.inference_mode(), self._matmul_section():
             points = None
             if prompt.points is not None and prompt.labels is not None:
                 coords = torch.as_tensor(prompt.points, dtype=torch.float32, device=dev)[None]
@@ -340,6 +352,12 @@ class Predictor:
                 threshold=None if return_logits else self.model.mask_threshold,
             )
             return masks, iou[0].float().cpu().numpy(), low_np
+
+    def _matmul_section(self) -> contextlib.AbstractContextManager[None]:
+        """Exact float32 matmuls for every precision but int8 (whose encoder may use bf16
+        products; :mod:`samdesk.model.bf16_matmul`), even while another predictor's int8
+        encode runs in this process."""
+        return contextlib.nullcontext() if self._int8 is not None else exact_matmuls()
 
 
 def _state_dict_sha256(model: torch.nn.Module) -> str:

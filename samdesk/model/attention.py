@@ -33,6 +33,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from samdesk.model.bf16_matmul import bf16_matmuls
+
 
 def get_rel_pos(q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor:
     """Relative position embeddings (q_size, k_size, C) for every query/key offset.
@@ -142,11 +144,17 @@ def blocked_attention(
     rel_pos: tuple[torch.Tensor, torch.Tensor] | None,
     size: tuple[int, int],
     on_chunk: Callable[[], None] | None = None,
+    bf16_products: bool = False,
 ) -> torch.Tensor:
     """Same result as :func:`reference_attention`, a cache-sized block of scores at a time.
 
     ``on_chunk`` is called after each head of a global (non-windowed) attention, so that a
     long encode can be paused or cancelled in the middle of a block.
+
+    ``bf16_products``: run q.k^T and P.V with bf16 products and float32 results where the CPU
+    has AMX-BF16 (:mod:`samdesk.model.bf16_matmul`; about 2e-3 relative error per product,
+    the bias and softmax stay float32). One fast section per group of heads, never around
+    ``on_chunk``.
     """
     b, n, _ = q.shape
     h, w = size
@@ -161,17 +169,17 @@ def blocked_attention(
     buffer = q.new_empty(min(b, group) * min(n, chunk) * n)  # one scores buffer for all blocks
     for b0 in range(0, b, group):
         b1 = min(b, b0 + group)
-        for s in range(0, n, chunk):
-            e = min(n, s + chunk)
-            scores = buffer[: (b1 - b0) * (e - s) * n].view(b1 - b0, e - s, n)
-            if rel_pos is not None:
-                torch.add(
-                    bias_h[b0:b1, s:e], bias_w[b0:b1, s:e], out=scores.view(b1 - b0, e - s, h, w)
-                )
-                scores.baddbmm_(q[b0:b1, s:e], k_t[b0:b1], alpha=scale)
-            else:
-                torch.bmm(q[b0:b1, s:e], k_t[b0:b1], out=scores).mul_(scale)
-            torch.bmm(_softmax_(scores), v[b0:b1], out=out[b0:b1, s:e])
+        with bf16_matmuls(bf16_products):
+            for s in range(0, n, chunk):
+                e = min(n, s + chunk)
+                scores = buffer[: (b1 - b0) * (e - s) * n].view(b1 - b0, e - s, n)
+                if rel_pos is not None:
+                    biased = scores.view(b1 - b0, e - s, h, w)
+                    torch.add(bias_h[b0:b1, s:e], bias_w[b0:b1, s:e], out=biased)
+                    scores.baddbmm_(q[b0:b1, s:e], k_t[b0:b1], alpha=scale)
+                else:
+                    torch.bmm(q[b0:b1, s:e], k_t[b0:b1], out=scores).mul_(scale)
+                torch.bmm(_softmax_(scores), v[b0:b1], out=out[b0:b1, s:e])
         if on_chunk is not None and chunk < n:
             on_chunk()
     return out

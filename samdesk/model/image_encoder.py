@@ -83,6 +83,7 @@ class Attention(nn.Module):
         x: torch.Tensor,
         on_chunk: StepCallback | None = None,
         workspace: Workspace | None = None,
+        bf16_products: bool = False,
     ) -> torch.Tensor:
         """Attention without the output projection: (B, H, W, C) -> (B, H, W, C).
 
@@ -108,7 +109,7 @@ class Attention(nn.Module):
             q, k, v = split.unbind(0)
         rel_pos = (self.rel_pos_h, self.rel_pos_w)
         if self.impl == "blocked":
-            out = blocked_attention(q, k, v, self.scale, rel_pos, (h, w), on_chunk)
+            out = blocked_attention(q, k, v, self.scale, rel_pos, (h, w), on_chunk, bf16_products)
         else:
             out = _ATTENTION[self.impl](q, k, v, self.scale, rel_pos, (h, w))
         return out.view(b, self.num_heads, h, w, -1).permute(0, 2, 3, 1, 4).reshape(b, h, w, -1)
@@ -157,23 +158,26 @@ class Block(nn.Module):
         on_chunk: StepCallback | None = None,
         workspace: Workspace | None = None,
         int8: Int8Block | None = None,
+        bf16_attention: bool = False,
     ) -> torch.Tensor:
         """(B, H, W, C) -> same. Updates ``x`` in place (the encoder owns its activations).
 
         ``int8``: run the four linears in int8 (:mod:`samdesk.model.int8`); attention, norms
-        and the residual stream stay float32.
+        and the residual stream stay float32. ``bf16_attention``: attention's two products with
+        bf16 inputs and float32 results (:func:`~samdesk.model.attention.blocked_attention`).
         """
         if int8 is not None:
-            return _forward_int8(self, x, on_chunk, workspace, int8)
+            return _forward_int8(self, x, on_chunk, workspace, int8, bf16_attention)
         h = self.norm1(x)
         if self.window_size > 0:
             height, width = h.shape[1], h.shape[2]
             h, pad_hw = window_partition(h, self.window_size)
-            h = self.attn.attend(h, None, workspace)  # windows: too short to report heads
+            # windows: too short to report heads
+            h = self.attn.attend(h, None, workspace, bf16_attention)
             # the projection is per token, so it runs after dropping the padding tokens
             h = window_unpartition(h, self.window_size, pad_hw, (height, width))
         else:
-            h = self.attn.attend(h, on_chunk, workspace)
+            h = self.attn.attend(h, on_chunk, workspace, bf16_attention)
         c = x.shape[-1]
         proj = self.attn.proj
         if not torch.is_autocast_enabled(x.device.type):  # x += proj(h) inside the product
@@ -208,6 +212,7 @@ def _forward_int8(
     on_chunk: StepCallback | None,
     workspace: Workspace | None,
     int8: Int8Block,
+    bf16_attention: bool,
 ) -> torch.Tensor:
     """:meth:`Block.forward` with the four linears in int8; (B, H, W, C) -> same, in place.
 
@@ -233,7 +238,8 @@ def _forward_int8(
         size = (height, width)
     q, k, v = _qkv_int8(int8.qkv, groups, size, heads, workspace).unbind(0)
     rel_pos = (attn.rel_pos_h, attn.rel_pos_w)
-    out = blocked_attention(q, k, v, attn.scale, rel_pos, size, on_chunk if ws == 0 else None)
+    step = on_chunk if ws == 0 else None
+    out = blocked_attention(q, k, v, attn.scale, rel_pos, size, step, bf16_attention)
     hd = c // heads
     if ws > 0:  # (windows * heads, ws * ws, hd) -> token grid, padding cropped
         shape = (b, nh * ws, nw * ws, c)
@@ -348,10 +354,13 @@ class ImageEncoderViT(nn.Module):
         x: torch.Tensor,
         on_step: StepCallback | None = None,
         int8: list[Int8Block] | None = None,
+        bf16_attention: bool = False,
     ) -> torch.Tensor:
         """(B, 3, S, S) normalised pixels -> (B, out_chans, S/16, S/16).
 
         ``int8``: the blocks' int8 linears from :func:`samdesk.model.int8.quantize_vit_blocks`.
+        ``bf16_attention``: attention products with bf16 inputs where the CPU has AMX-BF16
+        (:mod:`samdesk.model.bf16_matmul`); the int8 precision uses it there.
         """
         if int8 is not None and len(int8) != len(self.blocks):
             raise ValueError("int8 weights are for a different network")
@@ -359,7 +368,7 @@ class ImageEncoderViT(nn.Module):
         x = self.patch_embed(x).float().add_(self.pos_embed).contiguous()
         workspace = Workspace()
         for i, blk in enumerate(self.blocks):
-            x = blk(x, on_step, workspace, None if int8 is None else int8[i])
+            x = blk(x, on_step, workspace, None if int8 is None else int8[i], bf16_attention)
             if on_step is not None:
                 on_step()
         x = self.neck(x.permute(0, 3, 1, 2))

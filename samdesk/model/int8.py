@@ -46,6 +46,7 @@ SMOOTH_ALPHA = 0.5
 _Z_MAX = 3.0
 
 _OFFSET = 128.0
+_MAGIC = 1.5 * 2.0**23  # floats in [2**23, 2**24) are the integers, spaced 1 apart
 _TINY = 1e-30
 
 
@@ -96,9 +97,10 @@ def quantize_weight(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def rounding_offset(k: int) -> torch.Tensor:
-    """(K,) float32 filled with 128.5: zero point plus one half, so that truncating to uint8
-    rounds to nearest."""
-    return torch.full((k,), _OFFSET + 0.5)
+    """(K,) float32 filled with 1.5 * 2**23 + 128: adding it to a value v in [-127.5, 127.5]
+    gives a float whose int32 bit pattern ends in the byte round(v) + 128 (float addition at
+    that magnitude rounds to the nearest integer, ties to even). See :func:`quantize_rows`."""
+    return torch.full((k,), _MAGIC + _OFFSET)
 
 
 def quantize_rows(
@@ -111,14 +113,16 @@ def quantize_rows(
 
     A row of zeros gets codes 128; a row with NaN or infinity gets a NaN or infinite scale, so
     the product's row is not finite either. (Measured: max(amax, -amin) and a (K,) offset are
-    several times faster than ``linalg.vector_norm(inf)`` and a 0-dim offset.)
+    several times faster than ``linalg.vector_norm(inf)`` and a 0-dim offset; rounding with the
+    float's bit pattern and keeping its low byte (int32 -> uint8 wraps) takes 0.65-0.7x the time
+    of ``+ 128.5`` and a float -> uint8 conversion, whose kernel is slow.)
     """
     k = x.shape[-1]
     if offset is None:
         offset = rounding_offset(k)
     amax = torch.maximum(x.amax(dim=-1, keepdim=True), x.amin(dim=-1, keepdim=True).neg_())
     inv = torch.reciprocal(amax.clamp_min(_TINY)).mul_(127.0)
-    codes = torch.addcmul(offset, x, inv).to(torch.uint8)
+    codes = torch.addcmul(offset, x, inv).view(torch.int32).to(torch.uint8)
     return codes.view(-1, k), amax.div_(127.0).view(-1, 1)
 
 
