@@ -64,36 +64,62 @@ def test_sections_nest_and_restore_the_users_setting(pretend_available):
     assert pretend_available["value"] == "tf32"
 
 
-def test_exact_section_waits_for_fast_sections_and_keeps_new_ones_off(pretend_available):
-    entered, release = threading.Event(), threading.Event()
-    seen: dict[str, object] = {}
+def test_fast_and_exact_sections_never_overlap(pretend_available):
+    """A holds a fast section; B (exact) waits for it; C (fast), arriving while B waits, waits
+    for B. Order: A ends, B runs with the float32 setting, B ends, C runs with bf16."""
+    release_a = threading.Event()
+    a_in = threading.Event()
+    log: list[tuple[str, str]] = []
 
-    def fast_worker() -> None:
+    def fast_a() -> None:
         with bf16_matmuls() as on:
-            seen["fast_on"] = on
-            entered.set()
-            release.wait(10)
+            log.append(("A in", bf16_matmul._get()))
+            a_in.set()
+            release_a.wait(10)
+            log.append(("A out", str(on)))
 
-    def exact_worker() -> None:
+    def exact_b() -> None:
         with exact_matmuls():
-            seen["exact_setting"] = bf16_matmul._get()
-            seen["exact_at"] = time.monotonic()
+            log.append(("B in", bf16_matmul._get()))
+            time.sleep(0.1)
+            log.append(("B out", ""))
 
-    fast = threading.Thread(target=fast_worker)
-    fast.start()
-    assert entered.wait(10)
-    exact = threading.Thread(target=exact_worker)
-    exact.start()
+    def fast_c() -> None:
+        with bf16_matmuls():
+            log.append(("C in", bf16_matmul._get()))
+
+    a = threading.Thread(target=fast_a)
+    a.start()
+    assert a_in.wait(10)
+    b = threading.Thread(target=exact_b)
+    b.start()
+    while bf16_matmul._exact_waiting == 0:
+        time.sleep(0.01)
+    c = threading.Thread(target=fast_c)
+    c.start()
     time.sleep(0.2)
-    assert "exact_setting" not in seen  # waiting for the fast section
-    with bf16_matmuls() as late:  # an exact section is waiting: this one runs plain float32
-        assert late is False
-    released_at = time.monotonic()
-    release.set()
-    fast.join(10)
-    exact.join(10)
-    assert seen["fast_on"] is True
-    assert seen["exact_setting"] == "none" and seen["exact_at"] >= released_at
+    assert [name for name, _ in log] == ["A in"]  # B waits for A, C waits for B
+    release_a.set()
+    for t in (a, b, c):
+        t.join(10)
+    assert log == [
+        ("A in", "bf16"),
+        ("A out", "True"),
+        ("B in", "none"),
+        ("B out", ""),
+        ("C in", "bf16"),
+    ]
+
+
+def test_sections_of_the_other_kind_cannot_nest_in_one_thread(pretend_available):
+    with exact_matmuls(), pytest.raises(RuntimeError, match="inside an exact"), bf16_matmuls():
+        pass
+    with bf16_matmuls(), pytest.raises(RuntimeError, match="inside a fast"), exact_matmuls():
+        pass
+    with bf16_matmuls() as outer, bf16_matmuls() as inner:  # the same kind nests
+        assert outer and inner
+    with exact_matmuls(), bf16_matmuls(enabled=False) as off:  # a disabled one is no section
+        assert off is False
 
 
 def test_blocked_attention_with_bf16_products_stays_close():
@@ -137,3 +163,32 @@ def test_fp32_click_is_exact_while_another_encode_holds_a_fast_section(tmp_path)
     clicker.join(10)
     assert waited  # with bf16 products on, the exact click waited for the section to end
     np.testing.assert_array_equal(result[0], want)
+
+
+def test_int8_embedding_does_not_depend_on_clicks_during_the_encode(tmp_path):
+    path = save_random_checkpoint(tmp_path / "small.pth", "small", seed=4)
+    ours = Predictor.from_checkpoint(path, device="cpu", precision="auto", hash_cache_dir=tmp_path)
+    exact = Predictor.from_checkpoint(path, device="cpu", precision="fp32", hash_cache_dir=tmp_path)
+    image = np.random.default_rng(1).integers(0, 256, (200, 260, 3), dtype=np.uint8)
+    alone = ours.compute_embedding(image).features
+    exact.set_image(image)
+    point = (np.array([[100.0, 80.0]]), np.array([1]))
+    _, _, want = exact.predict(*point)
+    done = threading.Event()
+    clicks: list[np.ndarray] = []
+
+    def click_all_the_time() -> None:
+        while not done.is_set():
+            clicks.append(exact.predict(*point)[2])
+
+    clicker = threading.Thread(target=click_all_the_time)
+    clicker.start()
+    try:
+        during = ours.compute_embedding(image).features
+    finally:
+        done.set()
+        clicker.join(30)
+    assert clicks  # the clicks really ran during the encode
+    np.testing.assert_array_equal(during, alone)
+    for got in clicks:
+        np.testing.assert_array_equal(got, want)

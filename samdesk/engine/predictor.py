@@ -316,7 +316,7 @@ class Predictor:
         )
         ensure_threads(self._click_threads)
         dev = self._torch_device
-        with torch.inference_mode(), self._matmul_section():
+        with torch.inference_mode(), exact_matmuls():  # the decoder: float32 at every precision
             points = None
             if prompt.points is not None and prompt.labels is not None:
                 coords = torch.as_tensor(prompt.points, dtype=torch.float32, device=dev)[None]
@@ -354,8 +354,9 @@ class Predictor:
             return masks, iou[0].float().cpu().numpy(), low_np
 
     def _matmul_section(self) -> contextlib.AbstractContextManager[None]:
-        """Exact float32 matmuls for every precision but int8 (whose encoder may use bf16
-        products; :mod:`samdesk.model.bf16_matmul`), even while another predictor's int8
+        """The encoder's float32 matmuls are exact at every precision but int8, whose encoder
+        opens its own short bf16 sections for the attention products where the CPU has
+        AMX-BF16 (:mod:`samdesk.model.bf16_matmul`), even while another predictor's int8
         encode runs in this process."""
         return contextlib.nullcontext() if self._int8 is not None else exact_matmuls()
 

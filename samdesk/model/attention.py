@@ -153,13 +153,14 @@ def blocked_attention(
 
     ``bf16_products``: run q.k^T and P.V with bf16 products and float32 results where the CPU
     has AMX-BF16 (:mod:`samdesk.model.bf16_matmul`; about 2e-3 relative error per product,
-    the bias and softmax stay float32). One fast section per group of heads, never around
+    the bias and softmax stay float32). One fast section per block of scores, never around
     ``on_chunk``.
     """
     b, n, _ = q.shape
     h, w = size
     if rel_pos is not None:
-        rel_h, rel_w = _rel_terms(q, rel_pos[0], rel_pos[1], size)
+        with bf16_matmuls(bf16_products):  # the same products every time (ADR 0071)
+            rel_h, rel_w = _rel_terms(q, rel_pos[0], rel_pos[1], size)
         bias_h = rel_h.reshape(b, n, h, 1)
         bias_w = rel_w.reshape(b, n, 1, w)
     out = torch.empty_like(v)
@@ -169,10 +170,10 @@ def blocked_attention(
     buffer = q.new_empty(min(b, group) * min(n, chunk) * n)  # one scores buffer for all blocks
     for b0 in range(0, b, group):
         b1 = min(b, b0 + group)
-        with bf16_matmuls(bf16_products):
-            for s in range(0, n, chunk):
-                e = min(n, s + chunk)
-                scores = buffer[: (b1 - b0) * (e - s) * n].view(b1 - b0, e - s, n)
+        for s in range(0, n, chunk):
+            e = min(n, s + chunk)
+            scores = buffer[: (b1 - b0) * (e - s) * n].view(b1 - b0, e - s, n)
+            with bf16_matmuls(bf16_products):  # a few ms: exact work never waits longer
                 if rel_pos is not None:
                     biased = scores.view(b1 - b0, e - s, h, w)
                     torch.add(bias_h[b0:b1, s:e], bias_w[b0:b1, s:e], out=biased)
