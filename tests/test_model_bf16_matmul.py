@@ -93,8 +93,10 @@ def test_fast_and_exact_sections_never_overlap(pretend_available):
     assert a_in.wait(10)
     b = threading.Thread(target=exact_b)
     b.start()
-    while bf16_matmul._exact_waiting == 0:
+    deadline = time.monotonic() + 10
+    while bf16_matmul._exact_waiting == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
+    assert bf16_matmul._exact_waiting == 1
     c = threading.Thread(target=fast_c)
     c.start()
     time.sleep(0.2)
@@ -192,3 +194,34 @@ def test_int8_embedding_does_not_depend_on_clicks_during_the_encode(tmp_path):
     np.testing.assert_array_equal(during, alone)
     for got in clicks:
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_paused_exact_encode_does_not_hold_back_fast_sections(tmp_path, pretend_available):
+    path = save_random_checkpoint(tmp_path / "small.pth", "small", seed=5)
+    exact = Predictor.from_checkpoint(path, device="cpu", precision="fp32", hash_cache_dir=tmp_path)
+    image = np.random.default_rng(2).integers(0, 256, (64, 80, 3), dtype=np.uint8)
+    paused, resume = threading.Event(), threading.Event()
+
+    def hook(done: int, total: int) -> None:  # the worker pauses a prefetch like this
+        if done == 1:
+            paused.set()
+            resume.wait(30)
+
+    encode = threading.Thread(target=lambda: exact.compute_embedding(image, step_hook=hook))
+    encode.start()
+    try:
+        assert paused.wait(30)
+        entered = threading.Event()
+
+        def fast() -> None:  # another predictor's int8 attention block
+            with bf16_matmuls() as on:
+                assert on
+                entered.set()
+
+        other = threading.Thread(target=fast)
+        other.start()
+        assert entered.wait(5)  # not blocked by the paused exact encode
+        other.join(5)
+    finally:
+        resume.set()
+        encode.join(30)

@@ -33,7 +33,7 @@ from samdesk.engine.predictor_images import (
 from samdesk.engine.predictor_prompts import check_prompt
 from samdesk.engine.predictor_threads import ensure_threads, thread_budget
 from samdesk.errors import DeviceError, InputError, ModelError
-from samdesk.model.bf16_matmul import bf16_matmuls_available, exact_matmuls
+from samdesk.model.bf16_matmul import ExactSection, bf16_matmuls_available, exact_matmuls
 from samdesk.model.checkpoint import load_sam
 from samdesk.model.config import DISPLAY_NAMES
 from samdesk.model.hashing import checkpoint_sha256
@@ -221,21 +221,30 @@ class Predictor:
         encoder = self.model.image_encoder
         total = encoder.num_steps
         done = 0
+        section: ExactSection | None = None  # the encoder's exact section, if it has one
 
         def on_step() -> None:
             nonlocal done
             done = min(done + 1, total)
             if cancel is not None:
                 cancel.check()
-            if step_hook is not None:
+            if step_hook is None:
+                return
+            if section is None:
                 step_hook(done, total)
+            else:  # the hook may pause: other predictors' fast sections must not wait for it
+                with section.released():
+                    step_hook(done, total)
 
         with thread_budget(num_threads), torch.inference_mode():
             if cancel is not None:
                 cancel.check()
             x, input_size = preprocess(rgb, self.preprocessing, encoder.img_size)
             try:
-                with self._matmul_section(), autocast_for(self.precision, self._torch_device):
+                with (
+                    self._matmul_section() as section,
+                    autocast_for(self.precision, self._torch_device),
+                ):
                     if self._int8 is not None:
                         features = encoder(
                             x.to(self._torch_device),
@@ -353,7 +362,7 @@ class Predictor:
             )
             return masks, iou[0].float().cpu().numpy(), low_np
 
-    def _matmul_section(self) -> contextlib.AbstractContextManager[None]:
+    def _matmul_section(self) -> contextlib.AbstractContextManager[ExactSection | None]:
         """The encoder's float32 matmuls are exact at every precision but int8, whose encoder
         opens its own short bf16 sections for the attention products where the CPU has
         AMX-BF16 (:mod:`samdesk.model.bf16_matmul`), even while another predictor's int8

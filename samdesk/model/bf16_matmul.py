@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -43,6 +43,7 @@ _cond = threading.Condition()
 _fast = 0  # fast sections running
 _exact = 0  # exact sections running
 _exact_waiting = 0  # exact sections waiting for fast ones to end
+_probe_waiting = 0  # first availability checks waiting for every section to end
 _saved: str | None = None  # the setting found when the first fast section began
 _available: bool | None = None  # bf16_matmuls_available(), once known
 _local = threading.local()  # .kind: "fast" / "exact" while this thread is in a section
@@ -56,25 +57,34 @@ def _set(value: str) -> None:
     torch.backends.mkldnn.matmul.fp32_precision = value
 
 
+def _kind() -> str | None:
+    return getattr(_local, "kind", None)
+
+
 def bf16_matmuls_available() -> bool:
     """True when the CPU has AMX-BF16 and this torch's oneDNN honours the setting (checked once:
     with the setting on, a product must differ from the float32 one by bf16 rounding -- not 0,
-    not more -- and the setting must read back). Waits for running exact sections the first
-    time, since the check flips the setting."""
+    not more -- and the setting must read back). The first call waits for running sections to
+    end (the check flips the setting); new exact sections wait for it meanwhile."""
     with _cond:
         if _available is None:
-            _enter_alone()
+            _probe()
         return bool(_available)
 
 
-def _enter_alone() -> None:
+def _probe() -> None:
     """With the lock held: wait until no section runs, then decide :data:`_available`."""
-    global _available
-    if getattr(_local, "kind", None) is not None:
+    global _available, _probe_waiting
+    if _kind() is not None:
         raise RuntimeError("bf16_matmuls_available() first called inside a matmul section")
-    _cond.wait_for(lambda: _fast == 0 and _exact == 0)
-    if _available is None:
-        _available = _cpu_has_amx_bf16() and _self_test()
+    _probe_waiting += 1
+    try:
+        _cond.wait_for(lambda: _fast == 0 and _exact == 0)
+        if _available is None:
+            _available = _cpu_has_amx_bf16() and _self_test()
+    finally:
+        _probe_waiting -= 1
+        _cond.notify_all()
 
 
 def _cpu_has_amx_bf16() -> bool:
@@ -101,9 +111,81 @@ def _self_test() -> bool:
 
 
 def _check_not_in(kind: str) -> None:
-    if getattr(_local, "kind", None) == kind:
+    if _kind() == kind:
         other = "an exact" if kind == "exact" else "a fast"
         raise RuntimeError(f"a matmul section was opened inside {other} one in the same thread")
+
+
+def _locked(update: Callable[[], None]) -> None:
+    """Run ``update`` under the lock even if a KeyboardInterrupt arrives while taking it (the
+    bookkeeping must not be lost: a leaked count would block every later section); the
+    interrupt is raised again afterwards."""
+    interrupted: BaseException | None = None
+    while True:
+        try:
+            with _cond:
+                update()
+            break
+        except KeyboardInterrupt as err:
+            interrupted = err
+    if interrupted is not None:
+        raise interrupted
+
+
+def _enter_fast() -> bool:
+    """Open a fast section (lock not held); False when bf16 products are unavailable."""
+    global _fast, _saved
+    _check_not_in("exact")
+    with _cond:
+        if _available is None:
+            _probe()
+        if not _available:
+            return False
+        if _kind() != "fast":  # nested in one thread: it already holds a section
+            _cond.wait_for(lambda: _exact == 0 and _exact_waiting == 0)
+        if _fast == 0:
+            _saved = _get()
+            _set("bf16")
+        _fast += 1
+        return True
+
+
+def _exit_fast() -> None:
+    def update() -> None:
+        global _fast
+        _fast -= 1
+        if _fast == 0:
+            try:
+                _set(_saved if _saved is not None else "none")
+            finally:
+                _cond.notify_all()
+
+    _locked(update)
+
+
+def _enter_exact() -> None:
+    global _exact, _exact_waiting
+    _check_not_in("fast")
+    with _cond:
+        if _kind() != "exact":  # nested in one thread: fast sections are already kept out
+            _exact_waiting += 1
+            try:
+                _cond.wait_for(lambda: _fast == 0 and _probe_waiting == 0)
+            finally:
+                _exact_waiting -= 1
+                if _exact_waiting == 0:
+                    _cond.notify_all()
+        _exact += 1
+
+
+def _exit_exact() -> None:
+    def update() -> None:
+        global _exact
+        _exact -= 1
+        if _exact == 0:
+            _cond.notify_all()
+
+    _locked(update)
 
 
 @contextlib.contextmanager
@@ -111,58 +193,53 @@ def bf16_matmuls(enabled: bool = True) -> Iterator[bool]:
     """A fast section: float32 matmuls run with bf16 products inside it. Yields whether they do
     (False when ``enabled`` is False or the CPU cannot; then nothing is waited for). Waits while
     exact sections run or wait. Keep it short; never pause or wait for another thread inside."""
-    global _fast, _saved
-    if not enabled:
-        yield False
-        return
-    _check_not_in("exact")
-    with _cond:
-        if _available is None:
-            _enter_alone()
-        if not _available:
-            on = False
-        else:
-            if getattr(_local, "kind", None) != "fast":  # nested: this thread already holds one
-                _cond.wait_for(lambda: _exact == 0 and _exact_waiting == 0)
-            if _fast == 0:
-                _saved = _get()
-                _set("bf16")
-            _fast += 1
-            on = True
-    outer = getattr(_local, "kind", None)
-    _local.kind = "fast" if on else outer
+    on = enabled and _enter_fast()
+    outer = _kind()
     try:
+        if on:
+            _local.kind = "fast"
         yield on
     finally:
         _local.kind = outer
         if on:
-            with _cond:
-                _fast -= 1
-                if _fast == 0:
-                    _set(_saved if _saved is not None else "none")
-                    _cond.notify_all()
+            _exit_fast()
+
+
+class ExactSection:
+    """What :func:`exact_matmuls` yields: :meth:`released` steps out of the section for a
+    while (around a step hook that may pause, so a paused encode blocks no fast section)."""
+
+    def __init__(self) -> None:
+        self.held = False
+
+    def enter(self) -> None:
+        _enter_exact()
+        self.held = True
+        self._outer = _kind()
+        _local.kind = "exact"
+
+    def exit(self) -> None:
+        if self.held:
+            _local.kind = self._outer
+            self.held = False
+            _exit_exact()
+
+    @contextlib.contextmanager
+    def released(self) -> Iterator[None]:
+        self.exit()
+        try:
+            yield
+        finally:
+            self.enter()
 
 
 @contextlib.contextmanager
-def exact_matmuls() -> Iterator[None]:
+def exact_matmuls() -> Iterator[ExactSection]:
     """An exact section: float32 matmuls inside it are float32 products (unless the user set
     the global setting). Waits for running fast sections to end first (a few ms)."""
-    global _exact, _exact_waiting
-    _check_not_in("fast")
-    with _cond:
-        _exact_waiting += 1
-        try:
-            _cond.wait_for(lambda: _fast == 0)
-        finally:
-            _exact_waiting -= 1
-        _exact += 1
-    outer = getattr(_local, "kind", None)
-    _local.kind = "exact"
+    section = ExactSection()
+    section.enter()
     try:
-        yield
+        yield section
     finally:
-        _local.kind = outer
-        with _cond:
-            _exact -= 1
-            if _exact == 0:
-                _cond.notify_all()
+        section.exit()
