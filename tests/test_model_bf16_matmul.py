@@ -225,3 +225,15 @@ def test_a_paused_exact_encode_does_not_hold_back_fast_sections(tmp_path, preten
     finally:
         resume.set()
         encode.join(30)
+
+
+def test_unavailable_when_this_torch_has_no_such_setting(monkeypatch):
+    def missing() -> str:  # older torch has no torch.backends.mkldnn.matmul
+        raise AttributeError("module 'torch.backends.mkldnn' has no attribute 'matmul'")
+
+    monkeypatch.setattr(bf16_matmul, "_available", None)
+    monkeypatch.setattr(bf16_matmul, "_cpu_has_amx_bf16", lambda: True)
+    monkeypatch.setattr(bf16_matmul, "_get", missing)
+    assert bf16_matmuls_available() is False
+    with bf16_matmuls() as on:  # and a fast section is then plain float32, waiting for nothing
+        assert on is False
