@@ -17,6 +17,11 @@
 not (no oneDNN int8 linear, another CPU architecture, CUDA, a TinyViT encoder) it resolves to
 fp32, and the predictor's ``precision`` says so. ``fp32`` always gives the official result.
 
+What ``bf16`` runs: on CPUs with AMX-BF16, a SAM ViT encoder stays float32 and its matmuls take
+bf16 inputs with float32 accumulation and results (oneDNN on the AMX tiles, ADR 0071: more
+accurate than autocast and ~20 % faster there); elsewhere (CUDA, TinyViT, CPUs without AMX)
+``torch.autocast`` to bf16.
+
 The prompt encoder and mask decoder always run in fp32 (a click is cheap; masks stay exact).
 """
 

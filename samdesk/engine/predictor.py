@@ -98,8 +98,14 @@ class Predictor:
         self._int8: list[Int8Block] | None = None
         if self.precision == "int8":  # weights quantised once, here (about 0.5 s for ViT-B)
             self._int8 = quantize_vit_blocks(encoder.blocks)
-        # int8 on a CPU with AMX-BF16: attention's products with bf16 inputs as well (ADR 0071)
-        self._bf16_attention = self._int8 is not None and bf16_matmuls_available()
+        # int8 or bf16 on a CPU with AMX-BF16: the encoder's float32 matmuls (int8: attention's
+        # products; bf16: all of them, instead of autocast) with bf16 inputs (ADR 0071)
+        self._bf16_products = (
+            self.precision in ("int8", "bf16")
+            and isinstance(encoder, ImageEncoderViT)  # TinyViT: autocast for bf16
+            and self._torch_device.type == "cpu"
+            and bf16_matmuls_available()
+        )
         self.preprocessing = preprocessing
         base = DISPLAY_NAMES.get(self.arch, self.arch)
         self.name = name or (
@@ -168,7 +174,8 @@ class Predictor:
     @property
     def cache_key(self) -> str:
         """``sam:<sha256 of the checkpoint>:<precision>:<preprocessing version>``; the precision
-        part is ``int8-bf16attn`` for int8 with bf16 attention products.
+        part is ``int8-bf16attn`` for int8 with bf16 attention products and ``bf16-products``
+        for bf16 run as float32 with bf16 products (CPUs with AMX-BF16) instead of autocast.
 
         The hash is computed on first use (seconds for ViT-H) and remembered in a sidecar keyed
         by path, size and mtime, so later sessions get it instantly. A predictor built from an
@@ -181,7 +188,9 @@ class Predictor:
                 digest = _state_dict_sha256(self.model)
             version = PREPROCESSING_VERSION[self.preprocessing]
             # int8 with bf16 attention products computes a (slightly) different embedding
-            variant = "int8-bf16attn" if self._bf16_attention else self.precision
+            variant = self.precision
+            if self._bf16_products:
+                variant = "int8-bf16attn" if self._int8 is not None else "bf16-products"
             self._cache_key = f"sam:{digest}:{variant}:{version}"
         return self._cache_key
 
@@ -241,16 +250,18 @@ class Predictor:
                 cancel.check()
             x, input_size = preprocess(rgb, self.preprocessing, encoder.img_size)
             try:
-                with (
-                    self._matmul_section() as section,
-                    autocast_for(self.precision, self._torch_device),
-                ):
-                    if self._int8 is not None:
+                autocast = (
+                    contextlib.nullcontext()
+                    if self._bf16_products
+                    else autocast_for(self.precision, self._torch_device)
+                )
+                with self._matmul_section() as section, autocast:
+                    if isinstance(encoder, ImageEncoderViT):
                         features = encoder(
                             x.to(self._torch_device),
                             on_step,
                             int8=self._int8,
-                            bf16_attention=self._bf16_attention,
+                            bf16_products=self._bf16_products,
                         )
                     else:
                         features = encoder(x.to(self._torch_device), on_step)
@@ -363,11 +374,13 @@ class Predictor:
             return masks, iou[0].float().cpu().numpy(), low_np
 
     def _matmul_section(self) -> contextlib.AbstractContextManager[ExactSection | None]:
-        """The encoder's float32 matmuls are exact at every precision but int8, whose encoder
-        opens its own short bf16 sections for the attention products where the CPU has
-        AMX-BF16 (:mod:`samdesk.model.bf16_matmul`), even while another predictor's int8
-        encode runs in this process."""
-        return contextlib.nullcontext() if self._int8 is not None else exact_matmuls()
+        """The encoder's float32 matmuls run in an exact section (even while another
+        predictor's encode uses bf16 products in this process), except for int8 and for
+        bf16 with bf16 products, whose encoders open their own short fast sections
+        (:mod:`samdesk.model.bf16_matmul`)."""
+        if self._int8 is not None or self._bf16_products:
+            return contextlib.nullcontext()
+        return exact_matmuls()
 
 
 def _state_dict_sha256(model: torch.nn.Module) -> str:

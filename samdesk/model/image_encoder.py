@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from samdesk.model.attention import blocked_attention, fused_attention, reference_attention
+from samdesk.model.bf16_matmul import bf16_matmuls
 from samdesk.model.common import LayerNorm2d, MLPBlock
 from samdesk.model.config import ViTConfig
 from samdesk.model.int8 import ROWS, Int8Block, QLinear
@@ -94,14 +95,16 @@ class Attention(nn.Module):
         b, h, w, c = x.shape
         heads = self.num_heads
         if workspace is None or torch.is_autocast_enabled(x.device.type):
-            qkv = self.qkv(x).reshape(b, h * w, 3, heads, -1).permute(2, 0, 3, 1, 4)
+            with bf16_matmuls(bf16_products):
+                qkv = self.qkv(x).reshape(b, h * w, 3, heads, -1).permute(2, 0, 3, 1, 4)
             q, k, v = qkv.reshape(3, b * heads, h * w, -1).unbind(0)
         else:
             flat = workspace.get("qkv", (b * h * w, 3 * c), x)
-            if self.qkv.bias is not None:
-                torch.addmm(self.qkv.bias, x.reshape(-1, c), self.qkv.weight.t(), out=flat)
-            else:
-                torch.mm(x.reshape(-1, c), self.qkv.weight.t(), out=flat)
+            with bf16_matmuls(bf16_products):
+                if self.qkv.bias is not None:
+                    torch.addmm(self.qkv.bias, x.reshape(-1, c), self.qkv.weight.t(), out=flat)
+                else:
+                    torch.mm(x.reshape(-1, c), self.qkv.weight.t(), out=flat)
             split = workspace.get("qkv_heads", (3, b * heads, h * w, c // heads), x)
             split.view(3, b, heads, h * w, -1).copy_(
                 flat.view(b, h * w, 3, heads, -1).permute(2, 0, 3, 1, 4)
@@ -158,39 +161,43 @@ class Block(nn.Module):
         on_chunk: StepCallback | None = None,
         workspace: Workspace | None = None,
         int8: Int8Block | None = None,
-        bf16_attention: bool = False,
+        bf16_products: bool = False,
     ) -> torch.Tensor:
         """(B, H, W, C) -> same. Updates ``x`` in place (the encoder owns its activations).
 
         ``int8``: run the four linears in int8 (:mod:`samdesk.model.int8`); attention, norms
-        and the residual stream stay float32. ``bf16_attention``: attention's two products with
-        bf16 inputs and float32 results (:func:`~samdesk.model.attention.blocked_attention`).
+        and the residual stream stay float32. ``bf16_products``: the block's float32 matmuls
+        (attention's two products; with ``int8`` None also the four linears) with bf16 inputs
+        and float32 results where the CPU has AMX-BF16 (:mod:`samdesk.model.bf16_matmul`), in
+        short fast sections.
         """
         if int8 is not None:
-            return _forward_int8(self, x, on_chunk, workspace, int8, bf16_attention)
+            return _forward_int8(self, x, on_chunk, workspace, int8, bf16_products)
         h = self.norm1(x)
         if self.window_size > 0:
             height, width = h.shape[1], h.shape[2]
             h, pad_hw = window_partition(h, self.window_size)
             # windows: too short to report heads
-            h = self.attn.attend(h, None, workspace, bf16_attention)
+            h = self.attn.attend(h, None, workspace, bf16_products)
             # the projection is per token, so it runs after dropping the padding tokens
             h = window_unpartition(h, self.window_size, pad_hw, (height, width))
         else:
-            h = self.attn.attend(h, on_chunk, workspace, bf16_attention)
+            h = self.attn.attend(h, on_chunk, workspace, bf16_products)
         c = x.shape[-1]
         proj = self.attn.proj
-        if not torch.is_autocast_enabled(x.device.type):  # x += proj(h) inside the product
-            x.view(-1, c).addmm_(h.reshape(-1, c), proj.weight.t()).add_(proj.bias)
-        else:  # autocast: the product comes back in the lower precision
-            x.add_(proj(h).to(x.dtype))
+        with bf16_matmuls(bf16_products):
+            if not torch.is_autocast_enabled(x.device.type):  # x += proj(h) inside the product
+                x.view(-1, c).addmm_(h.reshape(-1, c), proj.weight.t()).add_(proj.bias)
+            else:  # autocast: the product comes back in the lower precision
+                x.add_(proj(h).to(x.dtype))
         if on_chunk is not None:  # a step between attention and MLP as well
             on_chunk()
-        return self._mlp_residual_(x)
+        return self._mlp_residual_(x, bf16_products)
 
-    def _mlp_residual_(self, x: torch.Tensor) -> torch.Tensor:
+    def _mlp_residual_(self, x: torch.Tensor, bf16_products: bool = False) -> torch.Tensor:
         """x += mlp(norm2(x)), a block of tokens at a time so the 4x wider hidden activations
-        stay in the CPU cache instead of making several passes over main memory."""
+        stay in the CPU cache instead of making several passes over main memory; one fast
+        section per block of tokens with ``bf16_products``."""
         c = x.shape[-1]
         flat = x.view(-1, c)
         lin1, lin2, norm = self.mlp.lin1, self.mlp.lin2, self.norm2
@@ -198,11 +205,12 @@ class Block(nn.Module):
         autocast = torch.is_autocast_enabled(x.device.type)
         for s in range(0, flat.shape[0], rows):
             xs = flat[s : s + rows]
-            hidden = F.gelu(lin1(F.layer_norm(xs, (c,), norm.weight, norm.bias, norm.eps)))
-            if not autocast:
-                xs.addmm_(hidden, lin2.weight.t()).add_(lin2.bias)
-            else:  # autocast: the product comes back in the lower precision
-                xs.add_(lin2(hidden).to(xs.dtype))
+            with bf16_matmuls(bf16_products):
+                hidden = F.gelu(lin1(F.layer_norm(xs, (c,), norm.weight, norm.bias, norm.eps)))
+                if not autocast:
+                    xs.addmm_(hidden, lin2.weight.t()).add_(lin2.bias)
+                else:  # autocast: the product comes back in the lower precision
+                    xs.add_(lin2(hidden).to(xs.dtype))
         return x
 
 
@@ -212,7 +220,7 @@ def _forward_int8(
     on_chunk: StepCallback | None,
     workspace: Workspace | None,
     int8: Int8Block,
-    bf16_attention: bool,
+    bf16_products: bool,
 ) -> torch.Tensor:
     """:meth:`Block.forward` with the four linears in int8; (B, H, W, C) -> same, in place.
 
@@ -239,7 +247,7 @@ def _forward_int8(
     q, k, v = _qkv_int8(int8.qkv, groups, size, heads, workspace).unbind(0)
     rel_pos = (attn.rel_pos_h, attn.rel_pos_w)
     step = on_chunk if ws == 0 else None
-    out = blocked_attention(q, k, v, attn.scale, rel_pos, size, step, bf16_attention)
+    out = blocked_attention(q, k, v, attn.scale, rel_pos, size, step, bf16_products)
     hd = c // heads
     if ws > 0:  # (windows * heads, ws * ws, hd) -> token grid, padding cropped
         shape = (b, nh * ws, nw * ws, c)
@@ -354,13 +362,14 @@ class ImageEncoderViT(nn.Module):
         x: torch.Tensor,
         on_step: StepCallback | None = None,
         int8: list[Int8Block] | None = None,
-        bf16_attention: bool = False,
+        bf16_products: bool = False,
     ) -> torch.Tensor:
         """(B, 3, S, S) normalised pixels -> (B, out_chans, S/16, S/16).
 
         ``int8``: the blocks' int8 linears from :func:`samdesk.model.int8.quantize_vit_blocks`.
-        ``bf16_attention``: attention products with bf16 inputs where the CPU has AMX-BF16
-        (:mod:`samdesk.model.bf16_matmul`); the int8 precision uses it there.
+        ``bf16_products``: the blocks' float32 matmuls with bf16 inputs and float32 results where
+        the CPU has AMX-BF16 (:mod:`samdesk.model.bf16_matmul`); the int8 and bf16 precisions
+        use it there.
         """
         if int8 is not None and len(int8) != len(self.blocks):
             raise ValueError("int8 weights are for a different network")
@@ -368,7 +377,7 @@ class ImageEncoderViT(nn.Module):
         x = self.patch_embed(x).float().add_(self.pos_embed).contiguous()
         workspace = Workspace()
         for i, blk in enumerate(self.blocks):
-            x = blk(x, on_step, workspace, None if int8 is None else int8[i], bf16_attention)
+            x = blk(x, on_step, workspace, None if int8 is None else int8[i], bf16_products)
             if on_step is not None:
                 on_step()
         x = self.neck(x.permute(0, 3, 1, 2))
