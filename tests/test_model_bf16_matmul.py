@@ -237,3 +237,31 @@ def test_unavailable_when_this_torch_has_no_such_setting(monkeypatch):
     assert bf16_matmuls_available() is False
     with bf16_matmuls() as on:  # and a fast section is then plain float32, waiting for nothing
         assert on is False
+
+
+def test_release_survives_an_interrupt_while_waiting_for_the_lock(pretend_available, monkeypatch):
+    real = bf16_matmul._cond
+
+    class InterruptOnce:  # Ctrl+C arrives while the exit waits for the lock
+        interrupted = False
+
+        def acquire(self) -> bool:
+            if not self.interrupted:
+                self.interrupted = True
+                raise KeyboardInterrupt
+            return real.acquire()
+
+        def __getattr__(self, name: str):
+            return getattr(real, name)
+
+        def __enter__(self):
+            return real.__enter__()
+
+        def __exit__(self, *exc):
+            return real.__exit__(*exc)
+
+    with pytest.raises(KeyboardInterrupt), bf16_matmuls() as on:
+        assert on and bf16_matmul._fast == 1
+        monkeypatch.setattr(bf16_matmul, "_cond", InterruptOnce())
+    monkeypatch.setattr(bf16_matmul, "_cond", real)
+    assert bf16_matmul._fast == 0 and pretend_available["value"] == "none"  # not leaked

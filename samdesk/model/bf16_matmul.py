@@ -10,11 +10,11 @@ product -- the error of bf16 inputs, not of bf16 results: scores and outputs sta
 The switch is one process-wide setting, so this module hands it out in short sections that
 exclude each other, and every result is the same whatever else runs:
 
-* :func:`bf16_matmuls` -- a *fast* section (one block of attention scores, a few ms): the
-  setting is on inside it. Fast sections share the setting with each other (reference counted;
-  the value found before the first is restored after the last).
-* :func:`exact_matmuls` -- an *exact* section (every predictor's mask decoder, and the encoder
-  of every precision but int8): float32 matmuls inside it are float32 products. Exact sections
+* :func:`bf16_matmuls` -- a *fast* section (one block of attention scores or one linear layer,
+  a few ms to about 20 ms): the setting is on inside it. Fast sections share the setting with
+  each other (reference counted; the value found before the first is restored after the last).
+* :func:`exact_matmuls` -- an *exact* section (every predictor's mask decoder, and the encoder at
+  fp32 and at bf16 by autocast): float32 matmuls inside it are float32 products. Exact sections
   share with each other.
 
 A fast and an exact section never overlap: an exact section waits for running fast sections
@@ -117,17 +117,20 @@ def _check_not_in(kind: str) -> None:
 
 
 def _locked(update: Callable[[], None]) -> None:
-    """Run ``update`` under the lock even if a KeyboardInterrupt arrives while taking it (the
-    bookkeeping must not be lost: a leaked count would block every later section); the
-    interrupt is raised again afterwards."""
+    """Run ``update`` under the lock even if a KeyboardInterrupt arrives while waiting for it
+    (the bookkeeping must not be lost: a leaked count would block every later section); the
+    interrupt is raised again afterwards. Only the wait is retried, never ``update``."""
     interrupted: BaseException | None = None
-    while True:
+    acquired = False
+    while not acquired:
         try:
-            with _cond:
-                update()
-            break
+            acquired = _cond.acquire()
         except KeyboardInterrupt as err:
             interrupted = err
+    try:
+        update()
+    finally:
+        _cond.release()
     if interrupted is not None:
         raise interrupted
 
