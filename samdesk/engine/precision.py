@@ -28,29 +28,14 @@ The prompt encoder and mask decoder always run in fp32 (a click is cheap; masks 
 from __future__ import annotations
 
 import contextlib
-from functools import cache
-from pathlib import Path
 
 import torch
 
 from samdesk.engine.options import PRECISIONS
 from samdesk.errors import InputError
-from samdesk.model.int8 import cpu_capabilities, cpu_has_vnni, int8_kernels_available
+from samdesk.model.int8 import cpu_has_amx_bf16, cpu_has_vnni, int8_kernels_available
 
 __all__ = ["PRECISIONS", "autocast_for", "check_precision", "resolve_precision"]
-
-
-@cache
-def cpu_has_amx_bf16() -> bool:
-    """True when the CPU has AMX-BF16 tiles (torch's cpuinfo, else /proc/cpuinfo on Linux)."""
-    caps = cpu_capabilities()
-    if "amx_bf16" in caps:
-        return bool(caps["amx_bf16"])
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return "amx_bf16" in line.split()
-    return False
 
 
 def check_precision(precision: object) -> str:

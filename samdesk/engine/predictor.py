@@ -101,8 +101,8 @@ class Predictor:
         # int8 or bf16 on a CPU with AMX-BF16: the encoder's float32 matmuls (int8: attention's
         # products; bf16: all of them, instead of autocast) with bf16 inputs (ADR 0071)
         self._bf16_products = (
-            self.precision in ("int8", "bf16")
-            and isinstance(encoder, ImageEncoderViT)  # TinyViT: autocast for bf16
+            isinstance(encoder, ImageEncoderViT)  # TinyViT: no int8, autocast for bf16
+            and self.precision in ("int8", "bf16")
             and self._torch_device.type == "cpu"
             and bf16_matmuls_available()
         )
@@ -256,15 +256,7 @@ class Predictor:
                     else autocast_for(self.precision, self._torch_device)
                 )
                 with self._matmul_section() as section, autocast:
-                    if isinstance(encoder, ImageEncoderViT):
-                        features = encoder(
-                            x.to(self._torch_device),
-                            on_step,
-                            int8=self._int8,
-                            bf16_products=self._bf16_products,
-                        )
-                    else:
-                        features = encoder(x.to(self._torch_device), on_step)
+                    features = encoder(x.to(self._torch_device), on_step, **self._encoder_options)
             except torch.cuda.OutOfMemoryError:
                 _release_cuda_memory()  # the failed encode's blocks, so a retry or a click fits
                 raise DeviceError(
@@ -372,6 +364,14 @@ class Predictor:
                 threshold=None if return_logits else self.model.mask_threshold,
             )
             return masks, iou[0].float().cpu().numpy(), low_np
+
+    @property
+    def _encoder_options(self) -> dict[str, object]:
+        """Keyword arguments of the image encoder's forward (the ViT's int8 and bf16 options;
+        TinyViT takes none)."""
+        if not isinstance(self.model.image_encoder, ImageEncoderViT):
+            return {}
+        return {"int8": self._int8, "bf16_products": self._bf16_products}
 
     def _matmul_section(self) -> contextlib.AbstractContextManager[ExactSection | None]:
         """The encoder's float32 matmuls run in an exact section (even while another

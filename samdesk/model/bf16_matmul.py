@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from samdesk.model.int8 import cpu_capabilities
+from samdesk.model.int8 import cpu_has_amx_bf16
 
 _cond = threading.Condition()
 _fast = 0  # fast sections running
@@ -88,7 +88,7 @@ def _probe() -> None:
 
 
 def _cpu_has_amx_bf16() -> bool:
-    return bool(cpu_capabilities().get("amx_bf16", False)) and torch.backends.mkldnn.is_available()
+    return cpu_has_amx_bf16() and torch.backends.mkldnn.is_available()
 
 
 def _self_test() -> bool:

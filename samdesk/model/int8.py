@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -64,6 +65,19 @@ def cpu_has_vnni() -> bool:
     """True when the CPU has int8 dot-product instructions (AVX512-VNNI, AVX-VNNI or AMX)."""
     caps = cpu_capabilities()
     return any(caps.get(flag, False) for flag in ("avx512_vnni", "avx_vnni", "amx_int8"))
+
+
+@cache
+def cpu_has_amx_bf16() -> bool:
+    """True when the CPU has AMX-BF16 tiles (torch's cpuinfo, else /proc/cpuinfo on Linux)."""
+    caps = cpu_capabilities()
+    if "amx_bf16" in caps:
+        return bool(caps["amx_bf16"])
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return "amx_bf16" in line.split()
+    return False
 
 
 @cache
